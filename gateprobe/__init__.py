@@ -1,0 +1,6 @@
+"""gateprobe: conformance and load testing for LLM API gateways."""
+
+from __future__ import annotations
+
+__version__ = "0.1.0"
+__all__ = ["__version__"]

@@ -1,0 +1,1 @@
+"""Per-protocol request parsers and response writers of the mock gateway."""

@@ -1,0 +1,86 @@
+"""Field validation shared by the protocol parsers: every failure is a 400 naming the field."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from gateprobe.mock.errors import GatewayError
+from gateprobe.mock.state import MockState
+
+__all__ = [
+    "WriterBase",
+    "canonical", "invalid", "opt_bool", "opt_int", "opt_str", "req_list", "req_str", "sse"]
+
+
+def invalid(param: str, message: str) -> GatewayError:
+    return GatewayError(400, "invalid_request", message, param=param)
+
+
+def req_str(body: dict[str, Any], name: str) -> str:
+    value = body.get(name)
+    if value is None:
+        raise GatewayError(400, "missing_field", f"Missing required field '{name}'", param=name)
+    if not isinstance(value, str) or not value:
+        raise invalid(name, f"Field '{name}' must be a non-empty string")
+    return value
+
+
+def opt_str(body: dict[str, Any], name: str) -> str | None:
+    value = body.get(name)
+    if value is not None and not isinstance(value, str):
+        raise invalid(name, f"Field '{name}' must be a string")
+    return value
+
+
+def opt_int(body: dict[str, Any], name: str, minimum: int = 1) -> int | None:
+    value = body.get(name)
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+        raise invalid(name, f"Field '{name}' must be an integer >= {minimum}")
+    return value
+
+
+def opt_bool(body: dict[str, Any], name: str) -> bool:
+    value = body.get(name, False)
+    if value is None:
+        return False
+    if not isinstance(value, bool):
+        raise invalid(name, f"Field '{name}' must be a boolean")
+    return value
+
+
+def req_list(body: dict[str, Any], name: str) -> list[Any]:
+    value = body.get(name)
+    if value is None:
+        raise GatewayError(400, "missing_field", f"Missing required field '{name}'", param=name)
+    if not isinstance(value, list) or not value:
+        raise invalid(name, f"Field '{name}' must be a non-empty array")
+    return value
+
+
+def canonical(*parts: Any) -> str:
+    return json.dumps(parts, sort_keys=True, separators=(",", ":"), default=str)
+
+
+def sse(data: str | bytes, event: str | None = None) -> bytes:
+    payload = data.encode() if isinstance(data, str) else data
+    if event is None:
+        return b"data: " + payload + b"\n\n"
+    return b"event: " + event.encode() + b"\ndata: " + payload + b"\n\n"
+
+
+def dumps(obj: Any) -> str:
+    return json.dumps(obj, separators=(",", ":"), ensure_ascii=False)
+
+
+class WriterBase:
+    """Writers read the live state, so defects switched at run time apply at once."""
+
+    def __init__(self, state: MockState) -> None:
+        self.state = state
+
+    @property
+    def defects(self) -> frozenset[str]:
+        return self.state.config.defects

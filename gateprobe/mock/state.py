@@ -1,0 +1,170 @@
+"""Everything the mock remembers between requests, in one place the admin API can reset."""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import os
+import threading
+import time
+from collections import deque
+from dataclasses import dataclass
+from typing import Any
+
+from gateprobe._redact import mask_headers, mask_secret
+from gateprobe.mock.config import ChannelConfig, MockConfig, ModelConfig
+from gateprobe.mock.defects import PHANTOM_MODEL
+from gateprobe.mock.ledger import Ledger
+from gateprobe.mock.upstream import Directives
+from gateprobe.mock.usage import RateLimiter, UsageLog
+
+__all__ = ["LoopLag", "MockState", "ScheduledFault"]
+
+# What an unknown model looks like in upstream mode, where every name is served.
+UPSTREAM_MODEL_CAPS = ("chat", "responses", "embeddings", "images", "rerank", "tools", "json",
+                       "reasoning")
+
+
+@dataclass
+class ScheduledFault:
+    directives: Directives
+    remaining: int
+    model: str | None = None
+    key: str | None = None
+    path: str | None = None
+
+    def matches(self, model: str, key: str | None, path: str) -> bool:
+        return (
+            (self.model is None or self.model == model)
+            and (self.key is None or self.key == key)
+            and (self.path is None or self.path == path)
+        )
+
+
+class LoopLag:
+    """How late the event loop wakes up: the mock's own saturation, reported by /health.
+
+    A load test reads it to tell a slow target from a mock that could not keep up.
+    """
+
+    def __init__(self, interval: float = 0.05) -> None:
+        self.interval = interval
+        self.samples: deque[float] = deque(maxlen=1200)
+        self.worst = 0.0
+
+    async def run(self) -> None:
+        while True:
+            started = time.perf_counter()
+            await asyncio.sleep(self.interval)
+            lag = max(0.0, (time.perf_counter() - started - self.interval) * 1000.0)
+            self.samples.append(lag)
+            self.worst = max(self.worst, lag)
+
+    def snapshot(self) -> dict[str, float]:
+        ordered = sorted(self.samples)
+        if not ordered:
+            return {"last": 0.0, "p50": 0.0, "p99": 0.0, "max": 0.0, "samples": 0}
+        return {
+            "last": round(self.samples[-1], 3),
+            "p50": round(ordered[len(ordered) // 2], 3),
+            "p99": round(ordered[min(len(ordered) - 1, int(len(ordered) * 0.99))], 3),
+            "max": round(self.worst, 3),
+            "samples": len(ordered),
+        }
+
+
+class MockState:
+    def __init__(self, config: MockConfig) -> None:
+        self.config = config
+        self.loop_lag = LoopLag()
+        self.ledger = Ledger(config)
+        self.usage = UsageLog(config.usage_log_size)
+        self.limiter = RateLimiter(config.rate_window_seconds)
+        self.received: deque[dict[str, Any]] = deque(maxlen=200)
+        self.faults: list[ScheduledFault] = []
+        self._lock = threading.Lock()
+        self._prefix = os.urandom(4).hex()
+        self._counter = itertools.count(1)
+        self._index(config)
+
+    def _index(self, config: MockConfig) -> None:
+        self.models: dict[str, ModelConfig] = {m.id: m for m in config.models}
+        self.channels: dict[str, ChannelConfig] = {c.id: c for c in config.channels}
+
+    def reset(self, config: MockConfig | None = None) -> None:
+        config = config or self.config
+        self.config = config
+        self.ledger.reset(config)
+        self.usage.clear(config.usage_log_size)
+        self.limiter = RateLimiter(config.rate_window_seconds)
+        self.received.clear()
+        with self._lock:
+            self.faults.clear()
+        self._index(config)
+
+    def set_defects(self, defects: frozenset[str]) -> None:
+        self.config = self.config.replace(defects=defects)
+        self.ledger.config = self.config
+
+    @property
+    def defects(self) -> frozenset[str]:
+        return self.config.defects
+
+    def request_id(self) -> str:
+        return f"gp-{self._prefix}-{next(self._counter):08x}"
+
+    # -- models --------------------------------------------------------------------------
+
+    def model(self, name: str) -> ModelConfig | None:
+        found = self.models.get(name)
+        if found is None and self.config.mode == "upstream":
+            return ModelConfig(id=name, capabilities=UPSTREAM_MODEL_CAPS)
+        return found
+
+    def visible_models(self, variant: str | None, allow: tuple[str, ...] | None) -> list[ModelConfig]:
+        """Models a key of ``variant`` with allow-list ``allow`` may list and call."""
+        out = [
+            m for m in self.config.models
+            if (variant is None or m.variants is None or variant in m.variants)
+            and (allow is None or m.id in allow)
+        ]
+        if "model-listed-not-callable" in self.defects:
+            out.append(ModelConfig(id=PHANTOM_MODEL, capabilities=("chat",)))
+        return out
+
+    def channel_for(self, model: str, pinned: str | None) -> ChannelConfig | None:
+        if pinned is not None:
+            channel = self.channels.get(pinned)
+            return channel if channel is not None and channel.serves(model) else None
+        for channel in self.config.channels:
+            if channel.serves(model):
+                return channel
+        return None
+
+    # -- faults and the record of received requests --------------------------------------
+
+    def schedule(self, fault: ScheduledFault) -> None:
+        with self._lock:
+            self.faults.append(fault)
+
+    def take_fault(self, model: str, key: str | None, path: str) -> Directives | None:
+        if not self.faults:
+            return None
+        with self._lock:
+            for fault in self.faults:
+                if fault.remaining > 0 and fault.matches(model, key, path):
+                    fault.remaining -= 1
+                    if fault.remaining == 0:
+                        self.faults.remove(fault)
+                    return fault.directives
+        return None
+
+    def remember(self, request_id: str, method: str, path: str, query: dict[str, str],
+                 headers: dict[str, str], body: Any) -> None:
+        """Keep what the upstream received, masked, so suites can check pass-through."""
+        if "key" in query:
+            query = {**query, "key": mask_secret(query["key"])}
+        self.received.append(
+            {"request_id": request_id, "method": method, "path": path, "query": query,
+             "headers": mask_headers(headers), "body": body}
+        )

@@ -1,0 +1,85 @@
+"""The usage log (one record per request, bounded) and its per-day aggregates."""
+
+from __future__ import annotations
+
+import math
+import threading
+import time
+from collections import deque
+from collections.abc import Mapping
+from typing import Any
+
+__all__ = ["RateLimiter", "UsageLog"]
+
+
+class UsageLog:
+    """Keeps the last ``size`` request records and exact per-day totals of all of them."""
+
+    def __init__(self, size: int) -> None:
+        self._records: deque[dict[str, Any]] = deque(maxlen=size)
+        self._days: dict[str, dict[str, float]] = {}
+        self._lock = threading.Lock()
+
+    def add(self, record: Mapping[str, Any]) -> None:
+        day = time.strftime("%Y-%m-%d", time.gmtime(record.get("time", time.time())))
+        with self._lock:
+            self._records.append(dict(record))
+            agg = self._days.setdefault(
+                day,
+                {"requests": 0, "errors": 0, "quota": 0, "prompt_tokens": 0,
+                 "completion_tokens": 0, "latency_ms_total": 0.0},
+            )
+            agg["requests"] += 1
+            agg["errors"] += 1 if record.get("status", 200) >= 400 else 0
+            agg["quota"] += record.get("cost", 0)
+            agg["prompt_tokens"] += record.get("prompt_tokens", 0)
+            agg["completion_tokens"] += record.get("completion_tokens", 0)
+            agg["latency_ms_total"] += record.get("latency_ms", 0.0)
+
+    def recent(self, limit: int = 0) -> list[dict[str, Any]]:
+        with self._lock:
+            items = list(self._records)
+        return items[-limit:] if limit else items
+
+    def daily(self) -> dict[str, dict[str, float]]:
+        with self._lock:
+            out = {}
+            for day, agg in self._days.items():
+                row = dict(agg)
+                row["latency_ms_mean"] = (
+                    round(row["latency_ms_total"] / row["requests"], 3) if row["requests"] else 0.0
+                )
+                out[day] = row
+            return out
+
+    def clear(self, size: int | None = None) -> None:
+        with self._lock:
+            self._records = deque(maxlen=size or self._records.maxlen)
+            self._days.clear()
+
+
+class RateLimiter:
+    """A sliding-window request limit per key; answers how long to wait when exceeded."""
+
+    def __init__(self, window_seconds: float) -> None:
+        self.window = window_seconds
+        self._hits: dict[str, deque[float]] = {}
+        self._lock = threading.Lock()
+
+    def admit(self, key: str, limit: int, now: float | None = None) -> int:
+        """Record a hit and return 0, or return the whole seconds to wait (>= 1) and record nothing."""
+        now = time.monotonic() if now is None else now
+        with self._lock:
+            hits = self._hits.get(key)
+            if hits is None:
+                hits = self._hits[key] = deque()
+            while hits and now - hits[0] >= self.window:
+                hits.popleft()
+            if len(hits) >= limit:
+                return max(1, math.ceil(self.window - (now - hits[0])))
+            hits.append(now)
+            return 0
+
+    def clear(self) -> None:
+        with self._lock:
+            self._hits.clear()
