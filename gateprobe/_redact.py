@@ -5,8 +5,15 @@ from __future__ import annotations
 __all__ = ["SECRET_HEADERS", "mask_headers", "mask_secret"]
 
 SECRET_HEADERS = frozenset(
-    {"authorization", "x-api-key", "x-goog-api-key", "api-key", "x-litellm-api-key",
-     "proxy-authorization", "x-gateprobe-admin"}
+    {
+        "authorization",
+        "x-api-key",
+        "x-goog-api-key",
+        "api-key",
+        "x-litellm-api-key",
+        "proxy-authorization",
+        "x-gateprobe-admin",
+    }
 )
 
 

@@ -71,12 +71,16 @@ def _key_from(name: str, data: dict[str, Any], base: KeyConfig | None) -> KeyCon
 
 def handle_admin(state: MockState, request: Request, body: Any) -> tuple[int, dict[str, Any]]:
     _authorize(state, request)
-    route = request.path[len(PREFIX):].strip("/")
+    route = request.path[len(PREFIX) :].strip("/")
     method = request.method
     ledger = state.ledger
     if route == "health" and method == "GET":
-        return 200, {"status": "ok", "mode": state.config.mode, "defects": sorted(state.defects),
-                     "loop_lag_ms": state.loop_lag.snapshot()}
+        return 200, {
+            "status": "ok",
+            "mode": state.config.mode,
+            "defects": sorted(state.defects),
+            "loop_lag_ms": state.loop_lag.snapshot(),
+        }
     if route == "reset" and method == "POST":
         config = state.config
         if isinstance(body, dict) and body.get("config") is not None:
@@ -91,7 +95,10 @@ def handle_admin(state: MockState, request: Request, body: Any) -> tuple[int, di
     if route == "state" and method == "GET":
         return 200, ledger.snapshot()
     if route == "ledger" and method == "GET":
-        return 200, {"entries": ledger.recent(_limit(request)), "totals": ledger.snapshot()["totals"]}
+        return 200, {
+            "entries": ledger.recent(_limit(request)),
+            "totals": ledger.snapshot()["totals"],
+        }
     if route == "usage" and method == "GET":
         return 200, {"records": state.usage.recent(_limit(request)), "daily": state.usage.daily()}
     if route == "requests" and method == "GET":
@@ -99,7 +106,7 @@ def handle_admin(state: MockState, request: Request, body: Any) -> tuple[int, di
         items = list(state.received)
         return 200, {"requests": items[-limit:] if limit else items}
     if route.startswith("keys/") and method in ("PUT", "PATCH"):
-        name = route[len("keys/"):]
+        name = route[len("keys/") :]
         if not isinstance(body, dict):
             raise GatewayError(400, "invalid_request", "A JSON object is required")
         existing = ledger.keys.get(name)
@@ -112,7 +119,7 @@ def handle_admin(state: MockState, request: Request, body: Any) -> tuple[int, di
             raise GatewayError(400, "invalid_request", str(exc).strip("'\"")) from None
         return 200, {"name": key.name, "secret": mask_secret(key.secret), "account": key.account}
     if route.startswith("accounts/") and method == "PUT":
-        name = route[len("accounts/"):]
+        name = route[len("accounts/") :]
         balance = body.get("balance") if isinstance(body, dict) else None
         if isinstance(balance, bool) or not isinstance(balance, int) or balance < 0:
             raise GatewayError(400, "invalid_request", "'balance' must be an integer >= 0")

@@ -20,7 +20,7 @@ import contextlib
 import json
 import logging
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, MutableMapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -93,9 +93,11 @@ class MockGateway:
         }
         for prefix in ("/v1", ""):
             routes[f"{prefix}/dashboard/billing/subscription"] = Route(
-                ("GET",), self._billing, "openai", reads_body=False)
+                ("GET",), self._billing, "openai", reads_body=False
+            )
             routes[f"{prefix}/dashboard/billing/usage"] = Route(
-                ("GET",), self._billing, "openai", reads_body=False)
+                ("GET",), self._billing, "openai", reads_body=False
+            )
         messages = Route(("POST",), call(MessagesWriter(s)), "anthropic")
         self._gemini_call = call(GeminiWriter(s))
         style = self.config.path_style
@@ -103,7 +105,9 @@ class MockGateway:
             routes["/v1/messages"] = messages
         if style in ("prefixed", "both"):
             routes["/claude/v1/messages"] = messages
-            routes["/claude/v1/models"] = Route(("GET",), self._models, "anthropic", reads_body=False)
+            routes["/claude/v1/models"] = Route(
+                ("GET",), self._models, "anthropic", reads_body=False
+            )
         return routes
 
     def _gemini_prefixes(self) -> tuple[str, ...]:
@@ -138,7 +142,9 @@ class MockGateway:
                 await send({"type": "lifespan.shutdown.complete"})
                 return
 
-    def _resolve(self, path: str, headers: list[tuple[bytes, bytes]]) -> tuple[Route | None, str, str | None]:
+    def _resolve(
+        self, path: str, headers: list[tuple[bytes, bytes]]
+    ) -> tuple[Route | None, str, str | None]:
         """The route for ``path``, the protocol whose envelope its errors use, a path model."""
         route = self._routes.get(path)
         if route is not None:
@@ -149,7 +155,7 @@ class MockGateway:
             if path == prefix:
                 return Route(("GET",), self._models, "gemini", reads_body=False), "gemini", None
             if path.startswith(prefix + "/"):
-                rest = path[len(prefix) + 1:]
+                rest = path[len(prefix) + 1 :]
                 if ":" in rest:
                     action = rest.rpartition(":")[2]
                     if action in ("generateContent", "streamGenerateContent"):
@@ -172,7 +178,7 @@ class MockGateway:
         log: dict[str, Any] = {"request_id": request_id, "path": path, "status": 200}
         response_started = False
 
-        async def tracked_send(message: dict[str, Any]) -> None:
+        async def tracked_send(message: MutableMapping[str, Any]) -> None:
             nonlocal response_started
             response_started = True
             await send(message)
@@ -181,17 +187,24 @@ class MockGateway:
             if route is None:
                 raise GatewayError(404, "unknown_url", f"Invalid URL ({method} {path})")
             if method not in route.methods:
-                raise GatewayError(405, "method_not_allowed", f"Method {method} not allowed on {path}",
-                                   headers={"allow": ", ".join(route.methods)})
+                raise GatewayError(
+                    405,
+                    "method_not_allowed",
+                    f"Method {method} not allowed on {path}",
+                    headers={"allow": ", ".join(route.methods)},
+                )
             body = b""
             if route.reads_body:
                 body = await read_body(scope, receive, state.config.max_body_bytes)
             request = Request(scope, body)
             await route.handler(request, request_id, tracked_send, receive, path_model, log)
         except BodyTooLarge:
-            error = GatewayError(413, "request_too_large",
-                                 f"Request body exceeds {state.config.max_body_bytes} bytes")
-            await self._send_error(send, protocol, error, request_id, log)
+            too_large = GatewayError(
+                413,
+                "request_too_large",
+                f"Request body exceeds {state.config.max_body_bytes} bytes",
+            )
+            await self._send_error(send, protocol, too_large, request_id, log)
         except GatewayError as error:
             if response_started:
                 logger.warning("%s error after the response started: %s", request_id, error.message)
@@ -200,8 +213,8 @@ class MockGateway:
         except Exception:
             logger.exception("%s internal error on %s %s", request_id, method, path)
             if not response_started:
-                error = GatewayError(500, "internal_error", "Internal error in the mock gateway")
-                await self._send_error(send, protocol, error, request_id, log)
+                internal = GatewayError(500, "internal_error", "Internal error in the mock gateway")
+                await self._send_error(send, protocol, internal, request_id, log)
         finally:
             latency = (time.perf_counter() - started) * 1000.0
             if not path.startswith(ADMIN_PREFIX):
@@ -210,13 +223,20 @@ class MockGateway:
                 state.usage.add(log)
             if logger.isEnabledFor(logging.INFO):
                 logger.info(
-                    "%s %s %s %s %.1fms key=%s model=%s%s", request_id, method, path,
-                    log.get("status"), latency, log.get("key") or "-", log.get("model") or "-",
+                    "%s %s %s %s %.1fms key=%s model=%s%s",
+                    request_id,
+                    method,
+                    path,
+                    log.get("status"),
+                    latency,
+                    log.get("key") or "-",
+                    log.get("model") or "-",
                     f" end={log['end']}" if "end" in log else "",
                 )
 
-    async def _send_error(self, send: Send, protocol: str, error: GatewayError, request_id: str,
-                          log: dict[str, Any]) -> None:
+    async def _send_error(
+        self, send: Send, protocol: str, error: GatewayError, request_id: str, log: dict[str, Any]
+    ) -> None:
         defects = self.state.defects
         status = error.status
         log["status"] = status
@@ -227,13 +247,17 @@ class MockGateway:
         if "openai-envelope-on-messages" in defects and protocol == "anthropic":
             protocol = "openai"
         if "html-error-page" in defects:
-            page = (f"<!doctype html><html><head><title>{status}</title></head><body><h1>Error "
-                    f"{status}</h1><p>{error.message}</p></body></html>").encode()
+            page = (
+                f"<!doctype html><html><head><title>{status}</title></head><body><h1>Error "
+                f"{status}</h1><p>{error.message}</p></body></html>"
+            ).encode()
             await send_bytes(send, status, page, "text/html; charset=utf-8", header_list(headers))
             return
         body = envelope(protocol, error, request_id, status)
         wire_status = 200 if "error-status-200" in defects else status
-        await send_bytes(send, wire_status, json_bytes(body), "application/json", header_list(headers))
+        await send_bytes(
+            send, wire_status, json_bytes(body), "application/json", header_list(headers)
+        )
 
     async def _json(self, send: Send, request_id: str, body: Any, protocol: str = "openai") -> None:
         headers = {"x-request-id": request_id}
@@ -246,16 +270,31 @@ class MockGateway:
     def _call(self, writer: Writer) -> Handler:
         state = self.state
 
-        async def handler(request: Request, request_id: str, send: Send, receive: Receive,
-                          path_model: str | None, log: dict[str, Any]) -> None:
+        async def handler(
+            request: Request,
+            request_id: str,
+            send: Send,
+            receive: Receive,
+            path_model: str | None,
+            log: dict[str, Any],
+        ) -> None:
             await run_call(state, writer, request, request_id, send, receive, path_model, log)
 
         return handler
 
-    async def _models(self, request: Request, request_id: str, send: Send, receive: Receive,
-                      path_model: str | None, log: dict[str, Any]) -> None:
+    async def _models(
+        self,
+        request: Request,
+        request_id: str,
+        send: Send,
+        receive: Receive,
+        path_model: str | None,
+        log: dict[str, Any],
+    ) -> None:
         state = self.state
-        gemini = request.path.startswith(self._gemini_prefixes()) if self._gemini_prefixes() else False
+        gemini = (
+            request.path.startswith(self._gemini_prefixes()) if self._gemini_prefixes() else False
+        )
         anthropic = not gemini and (
             request.path.startswith("/claude/") or _anthropic_headers(request.scope["headers"])
         )
@@ -266,8 +305,13 @@ class MockGateway:
             key.config.variant if key else None, key.config.models if key else None
         )
         if path_model is None:
-            body = (catalog.gemini_list(visible) if gemini else
-                    catalog.anthropic_list(visible) if anthropic else catalog.openai_list(visible))
+            body = (
+                catalog.gemini_list(visible)
+                if gemini
+                else catalog.anthropic_list(visible)
+                if anthropic
+                else catalog.openai_list(visible)
+            )
             await self._json(send, request_id, body, protocol)
             return
         wanted = path_model.removeprefix("models/")
@@ -276,17 +320,32 @@ class MockGateway:
         if found is None and state.config.mode == "upstream":
             found = state.model(wanted)
         if found is None:
-            raise GatewayError(404, "model_not_found", f"The model '{wanted}' does not exist",
-                               param="model")
+            raise GatewayError(
+                404, "model_not_found", f"The model '{wanted}' does not exist", param="model"
+            )
         body = catalog.gemini_model(found) if gemini else catalog.openai_model(found)
         await self._json(send, request_id, body, protocol)
 
-    async def _status(self, request: Request, request_id: str, send: Send, receive: Receive,
-                      path_model: str | None, log: dict[str, Any]) -> None:
+    async def _status(
+        self,
+        request: Request,
+        request_id: str,
+        send: Send,
+        receive: Receive,
+        path_model: str | None,
+        log: dict[str, Any],
+    ) -> None:
         await self._json(send, request_id, catalog.status(self.state, request))
 
-    async def _billing(self, request: Request, request_id: str, send: Send, receive: Receive,
-                       path_model: str | None, log: dict[str, Any]) -> None:
+    async def _billing(
+        self,
+        request: Request,
+        request_id: str,
+        send: Send,
+        receive: Receive,
+        path_model: str | None,
+        log: dict[str, Any],
+    ) -> None:
         key, _ = authenticate(self.state, request, "openai")
         log["key"] = key.name if key else None
         if request.path.endswith("/subscription"):
@@ -295,23 +354,42 @@ class MockGateway:
             body = catalog.billing_usage(self.state, key)
         await self._json(send, request_id, body)
 
-    async def _token_usage(self, request: Request, request_id: str, send: Send, receive: Receive,
-                           path_model: str | None, log: dict[str, Any]) -> None:
+    async def _token_usage(
+        self,
+        request: Request,
+        request_id: str,
+        send: Send,
+        receive: Receive,
+        path_model: str | None,
+        log: dict[str, Any],
+    ) -> None:
         try:
             body = catalog.token_usage(self.state, request)
         except GatewayError as error:
             log["status"] = error.status
             payload = {"success": False, "message": f"{error.message} (request id: {request_id})"}
-            await send_bytes(send, error.status, json_bytes(payload), "application/json",
-                             header_list({"x-request-id": request_id}))
+            await send_bytes(
+                send,
+                error.status,
+                json_bytes(payload),
+                "application/json",
+                header_list({"x-request-id": request_id}),
+            )
             return
         log["key"] = body["data"]["name"]
         await self._json(send, request_id, body)
 
-    async def _admin(self, request: Request, request_id: str, send: Send, receive: Receive,
-                     path_model: str | None, log: dict[str, Any]) -> None:
+    async def _admin(
+        self,
+        request: Request,
+        request_id: str,
+        send: Send,
+        receive: Receive,
+        path_model: str | None,
+        log: dict[str, Any],
+    ) -> None:
         if request.path.startswith(ADMIN_PREFIX + "images/") and request.method == "GET":
-            name = request.path[len(ADMIN_PREFIX + "images/"):].removesuffix(".png")
+            name = request.path[len(ADMIN_PREFIX + "images/") :].removesuffix(".png")
             try:
                 prompt = base64.urlsafe_b64decode(name + "=" * (-len(name) % 4)).decode()
             except (ValueError, UnicodeDecodeError):
@@ -328,8 +406,13 @@ class MockGateway:
         status, payload = handle_admin(self.state, request, body)
         if request.path.rstrip("/").endswith("/reset"):
             self._routes = self._build_routes()
-        await send_bytes(send, status, json_bytes(payload), "application/json",
-                         header_list({"x-request-id": request_id}))
+        await send_bytes(
+            send,
+            status,
+            json_bytes(payload),
+            "application/json",
+            header_list({"x-request-id": request_id}),
+        )
 
 
 def _anthropic_headers(headers: list[tuple[bytes, bytes]]) -> bool:

@@ -29,7 +29,8 @@ def _bearer(value: str) -> str:
     scheme, sep, token = value.partition(" ")
     if not sep or scheme.lower() != "bearer" or not token.strip() or " " in token.strip():
         raise GatewayError(
-            401, "malformed_api_key",
+            401,
+            "malformed_api_key",
             "Malformed Authorization header: expected 'Authorization: Bearer <key>'",
         )
     return token.strip()

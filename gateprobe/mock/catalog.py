@@ -48,7 +48,8 @@ def anthropic_list(models: list[ModelConfig]) -> dict[str, Any]:
     created = datetime.fromtimestamp(MODEL_CREATED, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
     data = [
         {"type": "model", "id": m.id, "display_name": m.id, "created_at": created}
-        for m in models if "anthropic" in m.protocols
+        for m in models
+        if "anthropic" in m.protocols
     ]
     return {
         "data": data,

@@ -148,7 +148,9 @@ class MockConfig:
 
         def plain(value: Any) -> Any:
             if isinstance(value, tuple | list | frozenset):
-                return [plain(v) for v in (sorted(value) if isinstance(value, frozenset) else value)]
+                return [
+                    plain(v) for v in (sorted(value) if isinstance(value, frozenset) else value)
+                ]
             if dataclasses.is_dataclass(value) and not isinstance(value, type):
                 return {f.name: plain(getattr(value, f.name)) for f in dataclasses.fields(value)}
             return value
@@ -176,8 +178,16 @@ class _Parser:
         if unknown:
             raise self.fail(unknown[0], f"unknown field (known: {', '.join(sorted(known))})")
         kwargs: dict[str, Any] = {}
-        for name in ("seed", "insufficient_quota_status", "max_body_bytes", "min_output_tokens",
-                     "max_output_tokens", "usage_log_size", "ledger_size", "embedding_dimensions"):
+        for name in (
+            "seed",
+            "insufficient_quota_status",
+            "max_body_bytes",
+            "min_output_tokens",
+            "max_output_tokens",
+            "usage_log_size",
+            "ledger_size",
+            "embedding_dimensions",
+        ):
             if name in data:
                 kwargs[name] = self.integer(name, data[name], minimum=0)
         for name in ("ttft_ms", "itl_ms", "hang_seconds", "rate_window_seconds"):
@@ -256,7 +266,9 @@ class _Parser:
         known = {f.name for f in dataclasses.fields(cls)}
         for name in item:
             if name not in known:
-                raise self.fail(f"{where}.{name}", f"unknown field (known: {', '.join(sorted(known))})")
+                raise self.fail(
+                    f"{where}.{name}", f"unknown field (known: {', '.join(sorted(known))})"
+                )
 
     def account(self, i: int, item: Mapping[str, Any]) -> AccountConfig:
         where = f"accounts[{i}]"
@@ -306,9 +318,13 @@ class _Parser:
             id=model_id,
             protocols=protocols,
             capabilities=caps,
-            variants=None if variants is None else tuple(self.strings(f"{where}.variants", variants)),
+            variants=None
+            if variants is None
+            else tuple(self.strings(f"{where}.variants", variants)),
             input_ratio=self.number(f"{where}.input_ratio", item.get("input_ratio", 1.0)),
-            completion_ratio=self.number(f"{where}.completion_ratio", item.get("completion_ratio", 1.0)),
+            completion_ratio=self.number(
+                f"{where}.completion_ratio", item.get("completion_ratio", 1.0)
+            ),
             per_call=None if per_call is None else self.integer(f"{where}.per_call", per_call, 0),
             max_output_tokens=self.integer(
                 f"{where}.max_output_tokens", item.get("max_output_tokens", 1024), 1
@@ -353,7 +369,6 @@ class _Parser:
         if value not in options:
             raise self.fail(where, f"must be one of {', '.join(options)}, got {value!r}")
         return str(value)
-
 
 
 def _default_mapping() -> dict[str, Any]:

@@ -22,7 +22,7 @@ DEFECTS: dict[str, str] = {
     "no-rollback": "a failed call keeps its pre-deducted quota",
     "double-charge": "a successful call is charged twice its cost",
     "429-without-retry-after": "rate-limit responses carry no `Retry-After` header",
-    "anthropic-events-out-of-order": "Anthropic streams send `content_block_stop` before the deltas",
+    "anthropic-events-out-of-order": "Anthropic streams close each block before its deltas",
     "gemini-no-usage-metadata": "Gemini responses and streams carry no `usageMetadata`",
     "model-listed-not-callable": "model lists include a model that every call rejects with 404",
 }

@@ -96,14 +96,21 @@ def envelope(protocol: str, error: GatewayError, request_id: str, status: int) -
                 "code": status,
                 "message": message,
                 "status": GEMINI_STATUS.get(status, "INTERNAL" if status >= 500 else "UNKNOWN"),
-                "details": [{"@type": "type.googleapis.com/google.rpc.ErrorInfo",
-                             "reason": error.code.upper(), "domain": "gateprobe.mock"}],
+                "details": [
+                    {
+                        "@type": "type.googleapis.com/google.rpc.ErrorInfo",
+                        "reason": error.code.upper(),
+                        "domain": "gateprobe.mock",
+                    }
+                ],
             }
         }
     return {
         "error": {
             "message": message,
-            "type": OPENAI_TYPES.get(status, "upstream_error" if status >= 500 else "invalid_request_error"),
+            "type": OPENAI_TYPES.get(
+                status, "upstream_error" if status >= 500 else "invalid_request_error"
+            ),
             "param": error.param,
             "code": error.code,
         }

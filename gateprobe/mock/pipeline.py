@@ -98,7 +98,8 @@ def authenticate(
     if state.config.mode == "upstream" or "auth-bypass" in state.defects:
         return None, None
     credential = present_credential(
-        request, protocol,
+        request,
+        protocol,
         honour_x_api_key="x-api-key-ignored" not in state.defects,
         models_route=models_route,
     )
@@ -131,7 +132,8 @@ def _rate_limit(state: MockState, key: KeyState | None) -> None:
     if wait:
         headers = {} if "429-without-retry-after" in state.defects else {"retry-after": str(wait)}
         raise GatewayError(
-            429, "rate_limit_exceeded",
+            429,
+            "rate_limit_exceeded",
             f"Rate limit reached: {limit} requests per {state.config.rate_window_seconds:g}s",
             headers=headers,
         )
@@ -146,6 +148,13 @@ def _parse_json(body: bytes) -> Any:
         raise GatewayError(400, "invalid_json", f"Request body is not valid JSON: {exc}") from None
 
 
+def _milliseconds(text: str) -> float:
+    value = float(text)
+    if not 0 <= value <= 600_000:
+        raise ValueError(f"timing header out of range: {text!r}")
+    return value
+
+
 def _resolve(
     state: MockState, spec: Spec, key: KeyState | None, protocol: str, request: Request
 ) -> tuple[ModelConfig, Directives]:
@@ -154,26 +163,35 @@ def _resolve(
         header = request.headers.get("x-gateprobe-directives")
         if header:
             directives = directives.merged(Directives.parse(header.split(",")))
-        for name, attr in (("x-gateprobe-ttft-ms", "ttft_ms"), ("x-gateprobe-itl-ms", "itl_ms")):
-            if name in request.headers:
-                directives = directives.merged(
-                    Directives(**{attr: float(request.headers[name])})
-                )
+        ttft = request.headers.get("x-gateprobe-ttft-ms")
+        if ttft is not None:
+            directives = directives.merged(Directives(ttft_ms=_milliseconds(ttft)))
+        itl = request.headers.get("x-gateprobe-itl-ms")
+        if itl is not None:
+            directives = directives.merged(Directives(itl_ms=_milliseconds(itl)))
     except (DirectiveError, ValueError) as exc:
         raise GatewayError(400, "invalid_directive", str(exc)) from None
     not_found = GatewayError(
-        404, "model_not_found", f"The model '{spec.model}' does not exist or you do not have access to it",
+        404,
+        "model_not_found",
+        f"The model '{spec.model}' does not exist or you do not have access to it",
         param="model",
     )
     model = state.model(base)
-    if model is None or protocol not in model.protocols or spec.capability not in model.capabilities:
+    if (
+        model is None
+        or protocol not in model.protocols
+        or spec.capability not in model.capabilities
+    ):
         raise not_found
     if key is not None:
         if model.variants is not None and key.config.variant not in model.variants:
             raise not_found
         if key.config.models is not None and base not in key.config.models:
             raise GatewayError(
-                403, "model_not_allowed", f"This API key has no access to model '{base}'",
+                403,
+                "model_not_allowed",
+                f"This API key has no access to model '{base}'",
                 param="model",
             )
     scheduled = state.take_fault(base, key.name if key else None, request.path)
@@ -213,15 +231,20 @@ async def run_call(
     model, directives = _resolve(state, spec, key, protocol, request)
     channel = state.channel_for(model.id, pinned)
     if channel is None:
-        raise GatewayError(400, "invalid_channel", f"Channel '{pinned}' does not serve '{model.id}'")
+        raise GatewayError(
+            400, "invalid_channel", f"Channel '{pinned}' does not serve '{model.id}'"
+        )
     log["channel"] = channel.id
     config = state.config
     completion = None
     if spec.gen is not None:
+        spec.gen.model = model.id  # directives in the name change timing, never the text
         if "reasoning" not in model.capabilities:
             spec.gen.reasoning = None
         completion = generate(
-            spec.gen, seed=config.seed, min_tokens=config.min_output_tokens,
+            spec.gen,
+            seed=config.seed,
+            min_tokens=config.min_output_tokens,
             max_tokens=min(config.max_output_tokens, model.max_output_tokens),
             directives=directives,
         )
@@ -229,8 +252,19 @@ async def run_call(
         ceiling = max(spec.gen.max_tokens or model.max_output_tokens, completion.completion_tokens)
     else:
         prompt, ceiling = spec.prompt_tokens, 0
-    call = Call(request, request_id, f"up-{request_id[3:]}", protocol, model, spec.model, channel,
-                key, directives, int(time.time()), prompt)
+    call = Call(
+        request,
+        request_id,
+        f"up-{request_id[3:]}",
+        protocol,
+        model,
+        spec.model,
+        channel,
+        key,
+        directives,
+        int(time.time()),
+        prompt,
+    )
     log["upstream_request_id"] = call.upstream_id
     reservation = None
     if key is not None:
@@ -260,8 +294,15 @@ def _timing(state: MockState, call: Call) -> tuple[float, float]:
 
 
 async def _answer(
-    state: MockState, writer: Writer, call: Call, spec: Spec, completion: Completion | None,
-    reservation: Reservation | None, send: Send, receive: Receive, log: dict[str, Any],
+    state: MockState,
+    writer: Writer,
+    call: Call,
+    spec: Spec,
+    completion: Completion | None,
+    reservation: Reservation | None,
+    send: Send,
+    receive: Receive,
+    log: dict[str, Any],
 ) -> None:
     directives = call.directives
     ttft, itl = _timing(state, call)
@@ -277,32 +318,44 @@ async def _answer(
             headers = {"retry-after": "1"} if status == 429 else {}
             if status == 429 and "429-without-retry-after" in state.defects:
                 headers = {}
-            raise GatewayError(status, "upstream_error", f"Upstream returned HTTP {status}",
-                               headers=headers)
+            raise GatewayError(
+                status, "upstream_error", f"Upstream returned HTTP {status}", headers=headers
+            )
         if spec.stream and completion is not None:
-            await _stream(state, writer, call, spec, completion, reservation, send, watch, log,
-                          ttft, itl)
+            await _stream(
+                state, writer, call, spec, completion, reservation, send, watch, log, ttft, itl
+            )
             return
         tokens = completion.completion_tokens if completion is not None else 0
-        if completion is not None and (directives.fail_after is not None
-                                       or directives.cut_after is not None):
+        if completion is not None and (
+            directives.fail_after is not None or directives.cut_after is not None
+        ):
             raise GatewayError(502, "upstream_error", "Upstream failed before completing")
         if watch is not None and await watch.sleep(ttft + itl * max(0, tokens - 1)):
             _finish(state, call, reservation, completion, 0, log, status=499, reason="client gone")
             return
         body = writer.render(call, spec, completion)
         _finish(state, call, reservation, completion, tokens, log, status=200)
-        await send_bytes(send, 200, json_bytes(body), "application/json",
-                         header_list(common_headers(call)))
+        await send_bytes(
+            send, 200, json_bytes(body), "application/json", header_list(common_headers(call))
+        )
     finally:
         if watch is not None:
             watch.close()
 
 
 async def _stream(
-    state: MockState, writer: Writer, call: Call, spec: Spec, completion: Completion,
-    reservation: Reservation | None, send: Send, watch: Disconnect | None, log: dict[str, Any],
-    ttft: float, itl: float,
+    state: MockState,
+    writer: Writer,
+    call: Call,
+    spec: Spec,
+    completion: Completion,
+    reservation: Reservation | None,
+    send: Send,
+    watch: Disconnect | None,
+    log: dict[str, Any],
+    ttft: float,
+    itl: float,
 ) -> None:
     assert watch is not None
     defects = state.defects
@@ -310,8 +363,12 @@ async def _stream(
     content_type = writer.stream_content_type(spec)
     if "wrong-stream-content-type" in defects:
         content_type = "application/json"
-    headers = {"content-type": content_type, "cache-control": "no-cache",
-               "x-accel-buffering": "no", **common_headers(call)}
+    headers = {
+        "content-type": content_type,
+        "cache-control": "no-cache",
+        "x-accel-buffering": "no",
+        **common_headers(call),
+    }
     await send({"type": "http.response.start", "status": 200, "headers": header_list(headers)})
     d = call.directives
     stop_after = d.fail_after if d.fail_after is not None else d.cut_after
@@ -340,8 +397,9 @@ async def _stream(
         await send({"type": "http.response.body", "body": b"".join(pending), "more_body": True})
         sent, delivered = len(pending), emitted
     if gone:
-        _finish(state, call, reservation, completion, delivered, log, status=499,
-                reason="client gone")
+        _finish(
+            state, call, reservation, completion, delivered, log, status=499, reason="client gone"
+        )
         return
     if stop_after is not None:
         if d.fail_after is not None:
@@ -364,20 +422,32 @@ def common_headers(call: Call) -> dict[str, str]:
 
 
 def _finish(
-    state: MockState, call: Call, reservation: Reservation | None, completion: Completion | None,
-    delivered: int, log: dict[str, Any], *, status: int, reason: str | None = None,
+    state: MockState,
+    call: Call,
+    reservation: Reservation | None,
+    completion: Completion | None,
+    delivered: int,
+    log: dict[str, Any],
+    *,
+    status: int,
+    reason: str | None = None,
 ) -> None:
     """Settle a success, or a client that left after ``delivered`` tokens; else roll back."""
     charge = (status == 200 and reason is None) or (status == 499 and delivered > 0)
     cost = cost_of(call.model, call.channel, call.prompt_tokens, delivered) if charge else 0
     if reservation is not None:
         if charge:
-            detail = {"model": call.model.id, "channel": call.channel.id,
-                      "prompt_tokens": call.prompt_tokens, "completion_tokens": delivered}
+            detail = {
+                "model": call.model.id,
+                "channel": call.channel.id,
+                "prompt_tokens": call.prompt_tokens,
+                "completion_tokens": delivered,
+            }
             cost = state.ledger.settle(reservation, cost, detail=detail)
         else:
             state.ledger.rollback(reservation, reason=reason or "failed")
-    log.update(status=status, prompt_tokens=call.prompt_tokens, completion_tokens=delivered,
-               cost=cost)
+    log.update(
+        status=status, prompt_tokens=call.prompt_tokens, completion_tokens=delivered, cost=cost
+    )
     if reason:
         log["end"] = reason

@@ -1,4 +1,4 @@
-"""Running the mock: in a background thread for tests and tools, or in the foreground for the CLI."""
+"""Running the mock: in a background thread (tests, tools) or in the foreground (the CLI)."""
 
 from __future__ import annotations
 
@@ -16,7 +16,9 @@ from gateprobe.mock.config import MockConfig
 __all__ = ["MockServer", "serve"]
 
 
-def _uvicorn_config(app: Any, sock_host: str, port: int, *, access_log: bool = False) -> uvicorn.Config:
+def _uvicorn_config(
+    app: Any, sock_host: str, port: int, *, access_log: bool = False
+) -> uvicorn.Config:
     return uvicorn.Config(
         app,
         host=sock_host,
@@ -42,12 +44,13 @@ def _has_uvloop() -> bool:
 class MockServer:
     """The mock on 127.0.0.1 and an OS-chosen port, served from a background thread.
 
-        with MockServer() as mock:
-            httpx.get(mock.url + "/api/status")
+    with MockServer() as mock:
+        httpx.get(mock.url + "/api/status")
     """
 
-    def __init__(self, config: MockConfig | None = None, *, host: str = "127.0.0.1",
-                 port: int = 0) -> None:
+    def __init__(
+        self, config: MockConfig | None = None, *, host: str = "127.0.0.1", port: int = 0
+    ) -> None:
         self.app = MockGateway(config)
         self.host = host
         self._sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET)
@@ -55,7 +58,6 @@ class MockServer:
         self._sock.bind((host, port))
         self.port: int = self._sock.getsockname()[1]
         self._server = uvicorn.Server(_uvicorn_config(self.app, host, self.port))
-        self._server.install_signal_handlers = lambda: None  # type: ignore[method-assign]
         self._thread = threading.Thread(target=self._run, name="gateprobe-mock", daemon=True)
 
     @property
@@ -89,8 +91,12 @@ class MockServer:
     def __enter__(self) -> MockServer:
         return self.start()
 
-    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
-                 tb: TracebackType | None) -> None:
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
         self.stop()
 
 

@@ -21,8 +21,16 @@ from gateprobe.mock.usage import RateLimiter, UsageLog
 __all__ = ["LoopLag", "MockState", "ScheduledFault"]
 
 # What an unknown model looks like in upstream mode, where every name is served.
-UPSTREAM_MODEL_CAPS = ("chat", "responses", "embeddings", "images", "rerank", "tools", "json",
-                       "reasoning")
+UPSTREAM_MODEL_CAPS = (
+    "chat",
+    "responses",
+    "embeddings",
+    "images",
+    "rerank",
+    "tools",
+    "json",
+    "reasoning",
+)
 
 
 @dataclass
@@ -121,10 +129,13 @@ class MockState:
             return ModelConfig(id=name, capabilities=UPSTREAM_MODEL_CAPS)
         return found
 
-    def visible_models(self, variant: str | None, allow: tuple[str, ...] | None) -> list[ModelConfig]:
+    def visible_models(
+        self, variant: str | None, allow: tuple[str, ...] | None
+    ) -> list[ModelConfig]:
         """Models a key of ``variant`` with allow-list ``allow`` may list and call."""
         out = [
-            m for m in self.config.models
+            m
+            for m in self.config.models
             if (variant is None or m.variants is None or variant in m.variants)
             and (allow is None or m.id in allow)
         ]
@@ -159,12 +170,25 @@ class MockState:
                     return fault.directives
         return None
 
-    def remember(self, request_id: str, method: str, path: str, query: dict[str, str],
-                 headers: dict[str, str], body: Any) -> None:
+    def remember(
+        self,
+        request_id: str,
+        method: str,
+        path: str,
+        query: dict[str, str],
+        headers: dict[str, str],
+        body: Any,
+    ) -> None:
         """Keep what the upstream received, masked, so suites can check pass-through."""
         if "key" in query:
             query = {**query, "key": mask_secret(query["key"])}
         self.received.append(
-            {"request_id": request_id, "method": method, "path": path, "query": query,
-             "headers": mask_headers(headers), "body": body}
+            {
+                "request_id": request_id,
+                "method": method,
+                "path": path,
+                "query": query,
+                "headers": mask_headers(headers),
+                "body": body,
+            }
         )

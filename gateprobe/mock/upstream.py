@@ -37,12 +37,60 @@ __all__ = [
     "split_model",
 ]
 
-WORDS = (
-    "the gateway streams tokens to every client while quota settles after each call and the "
-    "ledger stays exact under load so latency budgets hold across models routes keys channels "
-    "retries errors events chunks usage balance request response protocol header status stream "
-    "deterministic mock upstream reference suite check verdict report probe schema envelope"
-).split()
+WORDS = [
+    "the",
+    "gateway",
+    "streams",
+    "tokens",
+    "to",
+    "every",
+    "client",
+    "while",
+    "quota",
+    "settles",
+    "after",
+    "each",
+    "call",
+    "and",
+    "the",
+    "ledger",
+    "stays",
+    "exact",
+    "under",
+    "load",
+    "so",
+    "latency",
+    "budgets",
+    "hold",
+    "across",
+    "models",
+    "routes",
+    "keys",
+    "channels",
+    "retries",
+    "errors",
+    "events",
+    "chunks",
+    "usage",
+    "balance",
+    "request",
+    "response",
+    "protocol",
+    "header",
+    "status",
+    "stream",
+    "deterministic",
+    "mock",
+    "upstream",
+    "reference",
+    "suite",
+    "check",
+    "verdict",
+    "report",
+    "probe",
+    "schema",
+    "envelope",
+]
 
 REASONING_PIECES = {"none": 0, "minimal": 2, "low": 4, "medium": 8, "high": 16, "xhigh": 24}
 
@@ -64,7 +112,8 @@ class Directives:
     def merged(self, other: Directives) -> Directives:
         """``other``'s set fields override this one's."""
         values = {
-            name: getattr(other, name) if getattr(other, name) not in (None, False)
+            name: getattr(other, name)
+            if getattr(other, name) not in (None, False)
             else getattr(self, name)
             for name in self.__dataclass_fields__
         }
@@ -161,13 +210,7 @@ class Completion:
 
     @property
     def completion_tokens(self) -> int:
-        return (
-            len(self.pieces) + len(self.reasoning) + sum(len(c.pieces) for c in self.tool_calls)
-        )
-
-    @property
-    def content_chunks(self) -> int:
-        return self.completion_tokens
+        return len(self.pieces) + len(self.reasoning) + sum(len(c.pieces) for c in self.tool_calls)
 
 
 def prompt_tokens(texts: list[str], messages: int) -> int:
@@ -203,7 +246,7 @@ def sample_value(schema: Any, rng: random.Random, depth: int = 0) -> Any:
     """A deterministic value that satisfies the common subset of JSON Schema."""
     if not isinstance(schema, dict):
         return rng.choice(WORDS)
-    if "enum" in schema and schema["enum"]:
+    if schema.get("enum"):
         return schema["enum"][0]
     if "const" in schema:
         return schema["const"]
@@ -224,8 +267,8 @@ def sample_value(schema: Any, rng: random.Random, depth: int = 0) -> Any:
         low = int(schema.get("minimum", 0))
         return rng.randint(low, max(low, int(schema.get("maximum", low + 100))))
     if kind == "number":
-        low = float(schema.get("minimum", 0))
-        return round(rng.uniform(low, float(schema.get("maximum", low + 100))), 2)
+        floor = float(schema.get("minimum", 0))
+        return round(rng.uniform(floor, float(schema.get("maximum", floor + 100))), 2)
     if kind == "boolean":
         return rng.random() < 0.5
     if kind == "null":

@@ -26,8 +26,14 @@ class UsageLog:
             self._records.append(dict(record))
             agg = self._days.setdefault(
                 day,
-                {"requests": 0, "errors": 0, "quota": 0, "prompt_tokens": 0,
-                 "completion_tokens": 0, "latency_ms_total": 0.0},
+                {
+                    "requests": 0,
+                    "errors": 0,
+                    "quota": 0,
+                    "prompt_tokens": 0,
+                    "completion_tokens": 0,
+                    "latency_ms_total": 0.0,
+                },
             )
             agg["requests"] += 1
             agg["errors"] += 1 if record.get("status", 200) >= 400 else 0
@@ -67,7 +73,7 @@ class RateLimiter:
         self._lock = threading.Lock()
 
     def admit(self, key: str, limit: int, now: float | None = None) -> int:
-        """Record a hit and return 0, or return the whole seconds to wait (>= 1) and record nothing."""
+        """Record a hit and return 0, or return whole seconds to wait (>= 1), recording nothing."""
         now = time.monotonic() if now is None else now
         with self._lock:
             hits = self._hits.get(key)

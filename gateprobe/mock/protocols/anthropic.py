@@ -9,7 +9,16 @@ from typing import Any
 from gateprobe.mock.asgi import Request
 from gateprobe.mock.errors import GatewayError, envelope
 from gateprobe.mock.pipeline import Call, Frame, Spec
-from gateprobe.mock.protocols.common import WriterBase, canonical, dumps, invalid, opt_bool, req_list, req_str, sse
+from gateprobe.mock.protocols.common import (
+    WriterBase,
+    canonical,
+    dumps,
+    invalid,
+    opt_bool,
+    req_list,
+    req_str,
+    sse,
+)
 from gateprobe.mock.upstream import Completion, GenRequest, ToolSpec
 
 __all__ = ["MessagesWriter"]
@@ -43,8 +52,9 @@ class MessagesWriter(WriterBase):
     def parse(self, body: dict[str, Any], request: Request, path_model: str | None) -> Spec:
         model = req_str(body, "model")
         if "max_tokens" not in body:
-            raise GatewayError(400, "missing_field", "Missing required field 'max_tokens'",
-                               param="max_tokens")
+            raise GatewayError(
+                400, "missing_field", "Missing required field 'max_tokens'", param="max_tokens"
+            )
         max_tokens = body["max_tokens"]
         if isinstance(max_tokens, bool) or not isinstance(max_tokens, int) or max_tokens < 1:
             raise invalid("max_tokens", "Field 'max_tokens' must be an integer >= 1")
@@ -62,26 +72,44 @@ class MessagesWriter(WriterBase):
                 raise invalid(f"tools[{i}]", f"'tools[{i}]' must have a name")
             tools.append(ToolSpec(tool["name"], tool.get("input_schema") or {}))
         choice_raw = body.get("tool_choice") or {"type": "auto"}
-        if not isinstance(choice_raw, dict) or choice_raw.get("type") not in ("auto", "any", "tool", "none"):
+        if not isinstance(choice_raw, dict) or choice_raw.get("type") not in (
+            "auto",
+            "any",
+            "tool",
+            "none",
+        ):
             raise invalid("tool_choice", "'tool_choice.type' must be auto, any, tool or none")
         choice = choice_raw.get("name") if choice_raw["type"] == "tool" else choice_raw["type"]
         thinking = body.get("thinking")
         effort = None
         if thinking is not None:
-            if not isinstance(thinking, dict) or thinking.get("type") not in ("enabled", "disabled", "adaptive"):
+            if not isinstance(thinking, dict) or thinking.get("type") not in (
+                "enabled",
+                "disabled",
+                "adaptive",
+            ):
                 raise invalid("thinking", "'thinking.type' must be enabled, disabled or adaptive")
             if thinking["type"] == "enabled":
                 budget = thinking.get("budget_tokens")
                 if isinstance(budget, bool) or not isinstance(budget, int) or budget < 1024:
-                    raise invalid("thinking.budget_tokens", "'thinking.budget_tokens' must be >= 1024")
+                    raise invalid(
+                        "thinking.budget_tokens", "'thinking.budget_tokens' must be >= 1024"
+                    )
                 if budget >= max_tokens:
-                    raise invalid("thinking.budget_tokens", "'budget_tokens' must be less than 'max_tokens'")
+                    raise invalid(
+                        "thinking.budget_tokens", "'budget_tokens' must be less than 'max_tokens'"
+                    )
                 effort = "low" if budget < 4096 else "medium" if budget < 16384 else "high"
             elif thinking["type"] == "adaptive":
                 effort = "medium"
         gen = GenRequest(
-            model=model, texts=texts, messages=len(messages), max_tokens=max_tokens, tools=tools,
-            tool_choice=str(choice), reasoning=effort,
+            model=model,
+            texts=texts,
+            messages=len(messages),
+            max_tokens=max_tokens,
+            tools=tools,
+            tool_choice=str(choice),
+            reasoning=effort,
             fingerprint=canonical(messages, body.get("system"), body.get("tools"), choice_raw),
         )
         return Spec(model, "chat", opt_bool(body, "stream"), gen)
@@ -89,18 +117,29 @@ class MessagesWriter(WriterBase):
     def _blocks(self, c: Completion) -> list[dict[str, Any]]:
         blocks: list[dict[str, Any]] = []
         if c.reasoning:
-            blocks.append({"type": "thinking", "thinking": "".join(c.reasoning),
-                           "signature": _signature(c)})
+            blocks.append(
+                {"type": "thinking", "thinking": "".join(c.reasoning), "signature": _signature(c)}
+            )
         if c.pieces:
             blocks.append({"type": "text", "text": c.text})
         for tool in c.tool_calls:
-            blocks.append({"type": "tool_use", "id": f"toolu_{tool.id[5:]}", "name": tool.name,
-                           "input": json.loads(tool.arguments)})
+            blocks.append(
+                {
+                    "type": "tool_use",
+                    "id": f"toolu_{tool.id[5:]}",
+                    "name": tool.name,
+                    "input": json.loads(tool.arguments),
+                }
+            )
         return blocks
 
     def _usage(self, c: Completion, output: int) -> dict[str, Any]:
-        return {"input_tokens": c.prompt_tokens, "output_tokens": output,
-                "cache_creation_input_tokens": 0, "cache_read_input_tokens": 0}
+        return {
+            "input_tokens": c.prompt_tokens,
+            "output_tokens": output,
+            "cache_creation_input_tokens": 0,
+            "cache_read_input_tokens": 0,
+        }
 
     def render(self, call: Call, spec: Spec, c: Completion | None) -> dict[str, Any]:
         assert c is not None
@@ -121,9 +160,16 @@ class MessagesWriter(WriterBase):
         def event(kind: str, tokens: int = 0, **data: Any) -> None:
             frames.append((sse(dumps({"type": kind, **data}), kind), tokens))
 
-        start = {"id": f"msg_{c.digest}", "type": "message", "role": "assistant",
-                 "model": call.model_name, "content": [], "stop_reason": None,
-                 "stop_sequence": None, "usage": self._usage(c, 1)}
+        start: dict[str, Any] = {
+            "id": f"msg_{c.digest}",
+            "type": "message",
+            "role": "assistant",
+            "model": call.model_name,
+            "content": [],
+            "stop_reason": None,
+            "stop_sequence": None,
+            "usage": self._usage(c, 1),
+        }
         event("message_start", message=start)
         event("ping")
         out_of_order = "anthropic-events-out-of-order" in self.defects
@@ -137,9 +183,16 @@ class MessagesWriter(WriterBase):
                 opening = {"type": "text", "text": ""}
                 deltas = [({"type": "text_delta", "text": p}, 1) for p in c.pieces]
             else:
-                opening = {"type": "tool_use", "id": block["id"], "name": block["name"], "input": {}}
-                deltas = [({"type": "input_json_delta", "partial_json": p}, 1)
-                          for p in c.tool_calls[0].pieces]
+                opening = {
+                    "type": "tool_use",
+                    "id": block["id"],
+                    "name": block["name"],
+                    "input": {},
+                }
+                deltas = [
+                    ({"type": "input_json_delta", "partial_json": p}, 1)
+                    for p in c.tool_calls[0].pieces
+                ]
             event("content_block_start", index=index, content_block=opening)
             if out_of_order:
                 event("content_block_stop", index=index)
@@ -147,9 +200,11 @@ class MessagesWriter(WriterBase):
                 event("content_block_delta", tokens, index=index, delta=delta)
             if not out_of_order:
                 event("content_block_stop", index=index)
-        event("message_delta", delta={"stop_reason": STOP_REASONS[c.finish_reason],
-                                      "stop_sequence": None},
-              usage={"output_tokens": c.completion_tokens})
+        event(
+            "message_delta",
+            delta={"stop_reason": STOP_REASONS[c.finish_reason], "stop_sequence": None},
+            usage={"output_tokens": c.completion_tokens},
+        )
         event("message_stop")
         return frames
 

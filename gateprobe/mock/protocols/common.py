@@ -10,7 +10,15 @@ from gateprobe.mock.state import MockState
 
 __all__ = [
     "WriterBase",
-    "canonical", "invalid", "opt_bool", "opt_int", "opt_str", "req_list", "req_str", "sse"]
+    "canonical",
+    "invalid",
+    "opt_bool",
+    "opt_int",
+    "opt_str",
+    "req_list",
+    "req_str",
+    "sse",
+]
 
 
 def invalid(param: str, message: str) -> GatewayError:

@@ -46,25 +46,37 @@ class GeminiWriter(WriterBase):
         if not isinstance(config, dict):
             raise invalid("generationConfig", "'generationConfig' must be an object")
         max_tokens = config.get("maxOutputTokens")
-        if max_tokens is not None and (isinstance(max_tokens, bool) or not isinstance(max_tokens, int)
-                                       or max_tokens < 1):
-            raise invalid("generationConfig.maxOutputTokens", "'maxOutputTokens' must be an integer >= 1")
+        if max_tokens is not None and (
+            isinstance(max_tokens, bool) or not isinstance(max_tokens, int) or max_tokens < 1
+        ):
+            raise invalid(
+                "generationConfig.maxOutputTokens", "'maxOutputTokens' must be an integer >= 1"
+            )
         tools: list[ToolSpec] = []
         for group in body.get("tools") or []:
-            for decl in (group or {}).get("functionDeclarations") or (group or {}).get(
-                "function_declarations"
-            ) or []:
+            for decl in (
+                (group or {}).get("functionDeclarations")
+                or (group or {}).get("function_declarations")
+                or []
+            ):
                 if isinstance(decl, dict) and isinstance(decl.get("name"), str):
                     tools.append(ToolSpec(decl["name"], decl.get("parameters") or {}))
-        mode = (((body.get("toolConfig") or {}).get("functionCallingConfig") or {}).get("mode")
-                or "AUTO")
+        mode = ((body.get("toolConfig") or {}).get("functionCallingConfig") or {}).get(
+            "mode"
+        ) or "AUTO"
         thinking = config.get("thinkingConfig") or {}
         effort = None
-        if isinstance(thinking, dict) and (thinking.get("includeThoughts") or thinking.get("thinkingBudget")):
+        if isinstance(thinking, dict) and (
+            thinking.get("includeThoughts") or thinking.get("thinkingBudget")
+        ):
             effort = "medium"
         schema = config.get("responseSchema") or config.get("responseJsonSchema")
         gen = GenRequest(
-            model=model, texts=texts, messages=len(contents), max_tokens=max_tokens, tools=tools,
+            model=model,
+            texts=texts,
+            messages=len(contents),
+            max_tokens=max_tokens,
+            tools=tools,
             tool_choice="none" if str(mode).upper() == "NONE" else "auto",
             json_schema=schema if isinstance(schema, dict) else None,
             json_mode=config.get("responseMimeType") == "application/json",
@@ -75,14 +87,23 @@ class GeminiWriter(WriterBase):
         return Spec(model, "chat", stream, gen, options={"sse": request.query.get("alt") == "sse"})
 
     def _usage(self, c: Completion, candidates: int) -> dict[str, Any]:
-        usage = {"promptTokenCount": c.prompt_tokens, "candidatesTokenCount": candidates,
-                 "totalTokenCount": c.prompt_tokens + candidates + len(c.reasoning)}
+        usage = {
+            "promptTokenCount": c.prompt_tokens,
+            "candidatesTokenCount": candidates,
+            "totalTokenCount": c.prompt_tokens + candidates + len(c.reasoning),
+        }
         if c.reasoning:
             usage["thoughtsTokenCount"] = len(c.reasoning)
         return usage
 
-    def _chunk(self, call: Call, c: Completion, parts: list[dict[str, Any]], candidates: int,
-               finish: str | None) -> dict[str, Any]:
+    def _chunk(
+        self,
+        call: Call,
+        c: Completion,
+        parts: list[dict[str, Any]],
+        candidates: int,
+        finish: str | None,
+    ) -> dict[str, Any]:
         candidate: dict[str, Any] = {"content": {"role": "model", "parts": parts}, "index": 0}
         if finish:
             candidate["finishReason"] = finish
@@ -122,7 +143,7 @@ class GeminiWriter(WriterBase):
             chunks.append((self._chunk(call, c, [part], visible, None), len(tool.pieces)))
         finish = FINISH[c.finish_reason]
         if chunks:
-            last, tokens = chunks[-1]
+            last = chunks[-1][0]
             last["candidates"][0]["finishReason"] = finish
         else:
             chunks.append((self._chunk(call, c, [{"text": ""}], 0, finish), 0))

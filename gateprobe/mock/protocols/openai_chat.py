@@ -41,7 +41,9 @@ def message_texts(messages: list[Any], field: str = "messages") -> list[str]:
                 if isinstance(part, dict) and isinstance(part.get("text"), str):
                     texts.append(part["text"])
         elif content is not None:
-            raise invalid(f"{field}[{i}].content", f"'{field}[{i}].content' must be a string or array")
+            raise invalid(
+                f"{field}[{i}].content", f"'{field}[{i}].content' must be a string or array"
+            )
     return texts
 
 
@@ -81,7 +83,9 @@ def _response_format(body: dict[str, Any]) -> tuple[dict[str, Any] | None, bool]
         if not isinstance(schema, dict):
             raise invalid("response_format", "'response_format.json_schema.schema' is required")
         return schema, True
-    raise invalid("response_format", "'response_format.type' must be text, json_object or json_schema")
+    raise invalid(
+        "response_format", "'response_format.type' must be text, json_object or json_schema"
+    )
 
 
 def reasoning_effort(effort: str | None, field: str = "reasoning_effort") -> str | None:
@@ -140,7 +144,11 @@ class ChatWriter(WriterBase):
             message["reasoning_content"] = "".join(c.reasoning)
         if c.tool_calls:
             message["tool_calls"] = [
-                {"id": t.id, "type": "function", "function": {"name": t.name, "arguments": t.arguments}}
+                {
+                    "id": t.id,
+                    "type": "function",
+                    "function": {"name": t.name, "arguments": t.arguments},
+                }
                 for t in c.tool_calls
             ]
         return {
@@ -173,18 +181,28 @@ class ChatWriter(WriterBase):
         frames += [(chunk(f'{{"reasoning_content":{dumps(p)}}}'), 1) for p in c.reasoning]
         frames += [(chunk(f'{{"content":{dumps(p)}}}'), 1) for p in c.pieces]
         for index, tool in enumerate(c.tool_calls):
-            opening = {"index": index, "id": tool.id, "type": "function",
-                       "function": {"name": tool.name, "arguments": ""}}
+            opening = {
+                "index": index,
+                "id": tool.id,
+                "type": "function",
+                "function": {"name": tool.name, "arguments": ""},
+            }
             frames.append((chunk(f'{{"tool_calls":[{dumps(opening)}]}}'), 0))
             frames += [
-                (chunk(f'{{"tool_calls":[{{"index":{index},"function":{{"arguments":{dumps(p)}}}}}]}}'), 1)
+                (
+                    chunk(
+                        f'{{"tool_calls":[{{"index":{index},"function":{{"arguments":{dumps(p)}}}}}]}}'
+                    ),
+                    1,
+                )
                 for p in tool.pieces
             ]
         frames.append((chunk("{}", f'"{c.finish_reason}"'), 0))
         if include_usage:
             choices = (
                 '{"index":0,"delta":{},"logprobs":null,"finish_reason":null}'
-                if "usage-chunk-with-choices" in self.defects else ""
+                if "usage-chunk-with-choices" in self.defects
+                else ""
             )
             frames.append((sse(f'{head}{choices}],"usage":{dumps(usage_block(c))}}}'), 0))
         if "missing-done" not in self.defects:

@@ -49,10 +49,15 @@ class EmbeddingsWriter(_Flat):
         model = req_str(body, "model")
         raw = body.get("input")
         if raw is None:
-            raise GatewayError(400, "missing_field", "Missing required field 'input'", param="input")
+            raise GatewayError(
+                400, "missing_field", "Missing required field 'input'", param="input"
+            )
         inputs = [raw] if isinstance(raw, str) else raw
-        if (not isinstance(inputs, list) or not inputs
-                or not all(isinstance(t, str | list) for t in inputs)):
+        if (
+            not isinstance(inputs, list)
+            or not inputs
+            or not all(isinstance(t, str | list) for t in inputs)
+        ):
             raise invalid("input", "Field 'input' must be a string or a non-empty array")
         texts = [t if isinstance(t, str) else " ".join(map(str, t)) for t in inputs]
         fmt = opt_str(body, "encoding_format") or "float"
@@ -91,8 +96,13 @@ class ImagesWriter(_Flat):
             raise invalid("response_format", "'response_format' must be b64_json or url")
         size = opt_str(body, "size") or "1024x1024"
         spec = Spec(model, "images", prompt_tokens=prompt_tokens([prompt], 0))
-        spec.options = {"prompt": prompt, "n": n, "format": fmt, "size": size,
-                        "host": request.headers.get("host", "127.0.0.1")}
+        spec.options = {
+            "prompt": prompt,
+            "n": n,
+            "format": fmt,
+            "size": size,
+            "host": request.headers.get("host", "127.0.0.1"),
+        }
         return spec
 
     def render(self, call: Call, spec: Spec, c: Completion | None) -> dict[str, Any]:
@@ -109,9 +119,12 @@ class ImagesWriter(_Flat):
         return {
             "created": call.created,
             "data": data,
-            "usage": {"input_tokens": spec.prompt_tokens, "output_tokens": 0,
-                      "total_tokens": spec.prompt_tokens,
-                      "input_tokens_details": {"text_tokens": spec.prompt_tokens, "image_tokens": 0}},
+            "usage": {
+                "input_tokens": spec.prompt_tokens,
+                "output_tokens": 0,
+                "total_tokens": spec.prompt_tokens,
+                "input_tokens_details": {"text_tokens": spec.prompt_tokens, "image_tokens": 0},
+            },
         }
 
 
@@ -123,8 +136,9 @@ class RerankWriter(_Flat):
         query = req_str(body, "query")
         docs = body.get("documents")
         if docs is None:
-            raise GatewayError(400, "missing_field", "Missing required field 'documents'",
-                               param="documents")
+            raise GatewayError(
+                400, "missing_field", "Missing required field 'documents'", param="documents"
+            )
         if not isinstance(docs, list) or not docs:
             raise invalid("documents", "Field 'documents' must be a non-empty array")
         texts = []
@@ -135,8 +149,12 @@ class RerankWriter(_Flat):
             texts.append(text)
         top_n = opt_int(body, "top_n") or len(texts)
         spec = Spec(model, "rerank", prompt_tokens=prompt_tokens([query, *texts], 0))
-        spec.options = {"query": query, "docs": texts, "top_n": top_n,
-                        "return_documents": bool(body.get("return_documents", True))}
+        spec.options = {
+            "query": query,
+            "docs": texts,
+            "top_n": top_n,
+            "return_documents": bool(body.get("return_documents", True)),
+        }
         return spec
 
     def render(self, call: Call, spec: Spec, c: Completion | None) -> dict[str, Any]:

@@ -39,7 +39,9 @@ def _input_texts(value: Any) -> tuple[list[str], int]:
         if isinstance(content, str):
             texts.append(content)
         elif isinstance(content, list):
-            texts += [p["text"] for p in content if isinstance(p, dict) and isinstance(p.get("text"), str)]
+            texts += [
+                p["text"] for p in content if isinstance(p, dict) and isinstance(p.get("text"), str)
+            ]
         elif isinstance(item.get("output"), str):
             texts.append(item["output"])
     return texts, len(value)
@@ -79,7 +81,9 @@ class ResponsesWriter(WriterBase):
     def parse(self, body: dict[str, Any], request: Request, path_model: str | None) -> Spec:
         model = req_str(body, "model")
         if "input" not in body:
-            raise GatewayError(400, "missing_field", "Missing required field 'input'", param="input")
+            raise GatewayError(
+                400, "missing_field", "Missing required field 'input'", param="input"
+            )
         texts, count = _input_texts(body["input"])
         instructions = opt_str(body, "instructions")
         if instructions:
@@ -89,17 +93,31 @@ class ResponsesWriter(WriterBase):
         effort = reasoning_effort(
             reasoning.get("effort") if isinstance(reasoning, dict) else None, "reasoning.effort"
         )
-        fmt = ((body.get("text") or {}).get("format") or {}) if isinstance(body.get("text"), dict) else {}
+        fmt = (
+            ((body.get("text") or {}).get("format") or {})
+            if isinstance(body.get("text"), dict)
+            else {}
+        )
         schema = fmt.get("schema") if fmt.get("type") == "json_schema" else None
         gen = GenRequest(
-            model=model, texts=texts, messages=count,
-            max_tokens=opt_int(body, "max_output_tokens"), tools=tools, tool_choice=choice,
+            model=model,
+            texts=texts,
+            messages=count,
+            max_tokens=opt_int(body, "max_output_tokens"),
+            tools=tools,
+            tool_choice=choice,
             json_schema=schema if isinstance(schema, dict) else None,
-            json_mode=fmt.get("type") in ("json_object", "json_schema"), reasoning=effort,
+            json_mode=fmt.get("type") in ("json_object", "json_schema"),
+            reasoning=effort,
             fingerprint=canonical(body["input"], instructions, body.get("tools"), choice, fmt),
         )
-        options = {"instructions": instructions, "max_output_tokens": gen.max_tokens,
-                   "effort": effort, "tool_choice": choice, "tools": body.get("tools") or []}
+        options = {
+            "instructions": instructions,
+            "max_output_tokens": gen.max_tokens,
+            "effort": effort,
+            "tool_choice": choice,
+            "tools": body.get("tools") or [],
+        }
         return Spec(model, "responses", opt_bool(body, "stream"), gen, options=options)
 
     # -- shapes --------------------------------------------------------------------------
@@ -108,18 +126,41 @@ class ResponsesWriter(WriterBase):
         status = "completed" if done else "in_progress"
         items: list[dict[str, Any]] = []
         if c.reasoning:
-            items.append({"type": "reasoning", "id": f"rs_{c.digest}", "summary": [],
-                          "content": [{"type": "reasoning_text",
-                                       "text": "".join(c.reasoning) if done else ""}]})
+            items.append(
+                {
+                    "type": "reasoning",
+                    "id": f"rs_{c.digest}",
+                    "summary": [],
+                    "content": [
+                        {"type": "reasoning_text", "text": "".join(c.reasoning) if done else ""}
+                    ],
+                }
+            )
         for tool in c.tool_calls:
-            items.append({"type": "function_call", "id": f"fc_{c.digest}", "call_id": tool.id,
-                          "name": tool.name, "arguments": tool.arguments if done else "",
-                          "status": status})
+            items.append(
+                {
+                    "type": "function_call",
+                    "id": f"fc_{c.digest}",
+                    "call_id": tool.id,
+                    "name": tool.name,
+                    "arguments": tool.arguments if done else "",
+                    "status": status,
+                }
+            )
         if c.pieces or not c.tool_calls:
-            items.append({"type": "message", "id": f"msg_{c.digest}", "status": status,
-                          "role": "assistant",
-                          "content": [{"type": "output_text", "text": c.text, "annotations": [],
-                                       "logprobs": []}] if done else []})
+            items.append(
+                {
+                    "type": "message",
+                    "id": f"msg_{c.digest}",
+                    "status": status,
+                    "role": "assistant",
+                    "content": [
+                        {"type": "output_text", "text": c.text, "annotations": [], "logprobs": []}
+                    ]
+                    if done
+                    else [],
+                }
+            )
         return items
 
     def _response(self, call: Call, spec: Spec, c: Completion, status: str) -> dict[str, Any]:
@@ -163,33 +204,78 @@ class ResponsesWriter(WriterBase):
         event("response.created", response=self._response(call, spec, c, "in_progress"))
         event("response.in_progress", response=self._response(call, spec, c, "in_progress"))
         final_items = self._items(c, done=True)
-        for index, (opening, item) in enumerate(zip(self._items(c, done=False), final_items, strict=True)):
+        for index, (opening, item) in enumerate(
+            zip(self._items(c, done=False), final_items, strict=True)
+        ):
             event("response.output_item.added", output_index=index, item=opening)
             item_id = item["id"]
             if item["type"] == "reasoning":
                 for piece in c.reasoning:
-                    event("response.reasoning_text.delta", 1, item_id=item_id, output_index=index,
-                          content_index=0, delta=piece)
-                event("response.reasoning_text.done", item_id=item_id, output_index=index,
-                      content_index=0, text="".join(c.reasoning))
+                    event(
+                        "response.reasoning_text.delta",
+                        1,
+                        item_id=item_id,
+                        output_index=index,
+                        content_index=0,
+                        delta=piece,
+                    )
+                event(
+                    "response.reasoning_text.done",
+                    item_id=item_id,
+                    output_index=index,
+                    content_index=0,
+                    text="".join(c.reasoning),
+                )
             elif item["type"] == "function_call":
                 tool = c.tool_calls[0]
                 for piece in tool.pieces:
-                    event("response.function_call_arguments.delta", 1, item_id=item_id,
-                          output_index=index, delta=piece)
-                event("response.function_call_arguments.done", item_id=item_id,
-                      output_index=index, arguments=tool.arguments)
+                    event(
+                        "response.function_call_arguments.delta",
+                        1,
+                        item_id=item_id,
+                        output_index=index,
+                        delta=piece,
+                    )
+                event(
+                    "response.function_call_arguments.done",
+                    item_id=item_id,
+                    output_index=index,
+                    arguments=tool.arguments,
+                )
             else:
                 part = {"type": "output_text", "text": "", "annotations": [], "logprobs": []}
-                event("response.content_part.added", item_id=item_id, output_index=index,
-                      content_index=0, part=part)
+                event(
+                    "response.content_part.added",
+                    item_id=item_id,
+                    output_index=index,
+                    content_index=0,
+                    part=part,
+                )
                 for piece in c.pieces:
-                    event("response.output_text.delta", 1, item_id=item_id, output_index=index,
-                          content_index=0, delta=piece, logprobs=[])
-                event("response.output_text.done", item_id=item_id, output_index=index,
-                      content_index=0, text=c.text, logprobs=[])
-                event("response.content_part.done", item_id=item_id, output_index=index,
-                      content_index=0, part={**part, "text": c.text})
+                    event(
+                        "response.output_text.delta",
+                        1,
+                        item_id=item_id,
+                        output_index=index,
+                        content_index=0,
+                        delta=piece,
+                        logprobs=[],
+                    )
+                event(
+                    "response.output_text.done",
+                    item_id=item_id,
+                    output_index=index,
+                    content_index=0,
+                    text=c.text,
+                    logprobs=[],
+                )
+                event(
+                    "response.content_part.done",
+                    item_id=item_id,
+                    output_index=index,
+                    content_index=0,
+                    part={**part, "text": c.text},
+                )
             event("response.output_item.done", output_index=index, item=item)
         final = self._response(call, spec, c, "completed")
         kind = "response.incomplete" if final["status"] == "incomplete" else "response.completed"
@@ -198,10 +284,17 @@ class ResponsesWriter(WriterBase):
 
     def error_frames(self, call: Call, spec: Spec, error: GatewayError, sent: int) -> list[bytes]:
         failed = {
-            "id": f"resp_{call.request_id}", "object": "response", "created_at": call.created,
-            "status": "failed", "model": call.model_name, "output": [], "usage": None,
-            "error": {"code": "server_error",
-                      "message": f"{error.message} (request id: {call.request_id})"},
+            "id": f"resp_{call.request_id}",
+            "object": "response",
+            "created_at": call.created,
+            "status": "failed",
+            "model": call.model_name,
+            "output": [],
+            "usage": None,
+            "error": {
+                "code": "server_error",
+                "message": f"{error.message} (request id: {call.request_id})",
+            },
         }
         payload = {"type": "response.failed", "sequence_number": sent, "response": failed}
         return [sse(dumps(payload), "response.failed")]
@@ -218,7 +311,9 @@ class CompactWriter(WriterBase):
     def parse(self, body: dict[str, Any], request: Request, path_model: str | None) -> Spec:
         model = req_str(body, "model")
         if "input" not in body and not body.get("previous_response_id"):
-            raise GatewayError(400, "missing_field", "Missing required field 'input'", param="input")
+            raise GatewayError(
+                400, "missing_field", "Missing required field 'input'", param="input"
+            )
         texts, count = _input_texts(body.get("input") or "")
         instructions = opt_str(body, "instructions")
         if instructions:
@@ -230,7 +325,8 @@ class CompactWriter(WriterBase):
     def render(self, call: Call, spec: Spec, c: Completion | None) -> dict[str, Any]:
         raw = spec.options.get("input")
         users = [
-            item for item in (raw if isinstance(raw, list) else [{"role": "user", "content": raw}])
+            item
+            for item in (raw if isinstance(raw, list) else [{"role": "user", "content": raw}])
             if isinstance(item, dict) and item.get("role") == "user"
         ]
         summary = " ".join(spec.options["texts"])[:4096]
@@ -239,17 +335,31 @@ class CompactWriter(WriterBase):
             "object": "response.compaction",
             "created_at": call.created,
             "output": [
-                *[{"type": "message", "role": "user", "id": f"msg_{call.request_id}_{i}",
-                   "status": "completed",
-                   "content": [{"type": "input_text", "text": u.get("content")}]
-                   if isinstance(u.get("content"), str) else u.get("content")}
-                  for i, u in enumerate(users)],
-                {"type": "compaction", "id": f"cmp_{call.request_id}",
-                 "encrypted_content": base64.b64encode(summary.encode()).decode()},
+                *[
+                    {
+                        "type": "message",
+                        "role": "user",
+                        "id": f"msg_{call.request_id}_{i}",
+                        "status": "completed",
+                        "content": [{"type": "input_text", "text": u.get("content")}]
+                        if isinstance(u.get("content"), str)
+                        else u.get("content"),
+                    }
+                    for i, u in enumerate(users)
+                ],
+                {
+                    "type": "compaction",
+                    "id": f"cmp_{call.request_id}",
+                    "encrypted_content": base64.b64encode(summary.encode()).decode(),
+                },
             ],
-            "usage": {"input_tokens": spec.prompt_tokens, "input_tokens_details": {"cached_tokens": 0},
-                      "output_tokens": 0, "output_tokens_details": {"reasoning_tokens": 0},
-                      "total_tokens": spec.prompt_tokens},
+            "usage": {
+                "input_tokens": spec.prompt_tokens,
+                "input_tokens_details": {"cached_tokens": 0},
+                "output_tokens": 0,
+                "output_tokens_details": {"reasoning_tokens": 0},
+                "total_tokens": spec.prompt_tokens,
+            },
         }
 
     def frames(self, call: Call, spec: Spec, c: Completion) -> list[Frame]:
