@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import signal
 import socket
 import threading
 from types import TracebackType
@@ -101,16 +102,33 @@ class MockServer:
 
 
 def serve(config: MockConfig, host: str, port: int, *, ready: Any = None) -> None:
-    """Serve in the foreground until Ctrl-C or SIGTERM (uvicorn handles both cleanly)."""
+    """Serve in the foreground until Ctrl-C or SIGTERM, then return normally (exit code 0).
+
+    uvicorn shuts down gracefully on either signal and then re-raises it, which would end the
+    process with -SIGTERM or KeyboardInterrupt; the handlers installed here absorb that
+    re-raise (and stop the server if a signal arrives before uvicorn installs its own).
+    """
     sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.bind((host, port))
+    sock.listen(2048)  # connections made as soon as ``ready`` reports wait, not get refused
     bound = sock.getsockname()[1]
     app = MockGateway(config)
     server = uvicorn.Server(_uvicorn_config(app, host, bound))
-    if ready is not None:
-        ready(f"http://{host}:{bound}")
-    logging.getLogger("gateprobe.mock").info(
-        "mock gateway (%s mode) on http://%s:%d", config.mode, host, bound
-    )
-    server.run(sockets=[sock])
+
+    def stop(signum: int, frame: Any) -> None:
+        server.should_exit = True
+
+    previous: dict[int, Any] = {}
+    if threading.current_thread() is threading.main_thread():
+        previous = {sig: signal.signal(sig, stop) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        if ready is not None:
+            ready(f"http://{host}:{bound}")
+        logging.getLogger("gateprobe.mock").info(
+            "mock gateway (%s mode) on http://%s:%d", config.mode, host, bound
+        )
+        server.run(sockets=[sock])
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)

@@ -217,13 +217,43 @@ def prompt_tokens(texts: list[str], messages: int) -> int:
     return sum(len(t.split()) for t in texts) + 3 * messages
 
 
+def _digest(seed: int, *parts: str) -> bytes:
+    return hashlib.blake2b("\x1f".join((str(seed), *parts)).encode(), digest_size=16).digest()
+
+
 def _rng(seed: int, *parts: str) -> tuple[random.Random, str]:
-    digest = hashlib.blake2b("\x1f".join((str(seed), *parts)).encode(), digest_size=12).hexdigest()
-    return random.Random(int(digest, 16)), digest
+    digest = _digest(seed, *parts)
+    return random.Random(int.from_bytes(digest, "big")), digest.hex()[:24]
 
 
-def _words(rng: random.Random, n: int) -> list[str]:
-    pieces = [rng.choice(WORDS) + " " for _ in range(n)]
+class _Entropy:
+    """Deterministic bytes from a key: cheaper than seeding a Random on every request."""
+
+    __slots__ = ("_block", "_buffer", "_key", "_position")
+
+    def __init__(self, key: bytes) -> None:
+        self._key = key
+        self._buffer = b""
+        self._position = 0
+        self._block = 0
+
+    def take(self, n: int) -> bytes:
+        while len(self._buffer) - self._position < n:
+            more = hashlib.blake2b(self._key + self._block.to_bytes(4, "big"), digest_size=64)
+            self._buffer = self._buffer[self._position :] + more.digest()
+            self._position = 0
+            self._block += 1
+        out = self._buffer[self._position : self._position + n]
+        self._position += n
+        return out
+
+
+_WORD_PIECES = tuple(word + " " for word in WORDS)
+
+
+def _words(entropy: _Entropy, n: int) -> list[str]:
+    table, size = _WORD_PIECES, len(_WORD_PIECES)
+    pieces = [table[b % size] for b in entropy.take(n)]
     if pieces:
         pieces[0] = pieces[0].capitalize()
         pieces[-1] = pieces[-1].rstrip() + "."
@@ -284,16 +314,22 @@ def generate(
     max_tokens: int,
     directives: Directives = NO_DIRECTIVES,
 ) -> Completion:
-    rng, digest = _rng(seed, req.model, req.fingerprint)
-    n = directives.chunks if directives.chunks is not None else rng.randint(min_tokens, max_tokens)
+    key = _digest(seed, req.model, req.fingerprint)
+    digest = key.hex()[:24]
+    entropy = _Entropy(key)
+    if directives.chunks is not None:
+        n = directives.chunks
+    else:
+        n = min_tokens + entropy.take(1)[0] % (max_tokens - min_tokens + 1)
     finish = "stop"
     reasoning: list[str] = []
     if req.reasoning:
-        reasoning = _words(rng, REASONING_PIECES.get(req.reasoning, 8))
+        reasoning = _words(entropy, REASONING_PIECES.get(req.reasoning, 8))
     tool_calls: list[ToolCall] = []
     pieces: list[str] = []
     wanted = _chosen_tool(req)
     if wanted is not None:
+        rng = random.Random(int.from_bytes(key, "big"))
         arguments = json.dumps(sample_value(wanted.parameters, rng), separators=(",", ":"))
         tool_calls.append(
             ToolCall(f"call_{digest[:16]}", wanted.name, arguments, _split(arguments, n))
@@ -301,10 +337,11 @@ def generate(
         finish = "tool_calls"
     elif req.json_schema is not None or req.json_mode:
         schema = req.json_schema or {"type": "object", "properties": {"answer": {"type": "string"}}}
+        rng = random.Random(int.from_bytes(key, "big"))
         text = json.dumps(sample_value(schema, rng), separators=(",", ":"))
         pieces = _split(text, n)
     else:
-        pieces = _words(rng, n)
+        pieces = _words(entropy, n)
     if req.max_tokens is not None:
         budget = max(0, req.max_tokens - len(reasoning))
         if len(pieces) > budget and not tool_calls:

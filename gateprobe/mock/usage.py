@@ -19,9 +19,16 @@ class UsageLog:
         self._records: deque[dict[str, Any]] = deque(maxlen=size)
         self._days: dict[str, dict[str, float]] = {}
         self._lock = threading.Lock()
+        self._day_number = -1
+        self._day = ""
 
     def add(self, record: Mapping[str, Any]) -> None:
-        day = time.strftime("%Y-%m-%d", time.gmtime(record.get("time", time.time())))
+        stamp = record.get("time") or time.time()
+        day_number = int(stamp // 86400)
+        if day_number != self._day_number:
+            self._day_number = day_number
+            self._day = time.strftime("%Y-%m-%d", time.gmtime(stamp))
+        day = self._day
         with self._lock:
             self._records.append(dict(record))
             agg = self._days.setdefault(

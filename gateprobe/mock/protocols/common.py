@@ -79,7 +79,12 @@ def sse(data: str | bytes, event: str | None = None) -> bytes:
     return b"event: " + event.encode() + b"\ndata: " + payload + b"\n\n"
 
 
+_encode_string = json.encoder.encode_basestring  # the C implementation when available
+
+
 def dumps(obj: Any) -> str:
+    if type(obj) is str:
+        return _encode_string(obj)
     return json.dumps(obj, separators=(",", ":"), ensure_ascii=False)
 
 
