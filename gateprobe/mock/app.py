@@ -119,6 +119,15 @@ class MockGateway:
             prefixes += ("/gemini/v1beta/models", "/gemini/v1/models")
         return prefixes
 
+    def _gemini_v1_models(self, path: str, headers: list[tuple[bytes, bytes]]) -> bool:
+        """GET /v1/models[/{id}] with ``x-goog-api-key``: the Gemini shapes (google-genai v1)."""
+        return (
+            self.config.path_style != "prefixed"
+            and (path == "/v1/models" or path.startswith("/v1/models/"))
+            and any(name == b"x-goog-api-key" for name, _ in headers)
+            and not _anthropic_headers(headers)
+        )
+
     # -- ASGI ----------------------------------------------------------------------------
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -150,6 +159,8 @@ class MockGateway:
         if route is not None:
             if path == "/v1/models" and _anthropic_headers(headers):
                 return route, "anthropic", None
+            if self._gemini_v1_models(path, headers):
+                return route, "gemini", None
             return route, route.protocol, None
         for prefix in self._gemini_prefixes():
             if path == prefix:
@@ -163,7 +174,16 @@ class MockGateway:
                     return None, "gemini", None
                 return Route(("GET",), self._models, "gemini", reads_body=False), "gemini", rest
         if path.startswith("/v1/models/"):
-            return Route(("GET",), self._models, "openai", reads_body=False), "openai", path[11:]
+            rest = path[11:]
+            # google-genai's default API version is v1: Gemini calls on /v1/models/ too.
+            if self.config.path_style != "prefixed" and rest.rpartition(":")[2] in (
+                "generateContent",
+                "streamGenerateContent",
+            ):
+                return Route(("POST",), self._gemini_call, "gemini"), "gemini", rest
+            if self._gemini_v1_models(path, headers):
+                return Route(("GET",), self._models, "gemini", reads_body=False), "gemini", rest
+            return Route(("GET",), self._models, "openai", reads_body=False), "openai", rest
         if path.startswith(ADMIN_PREFIX):
             return Route(("GET", "POST", "PUT", "PATCH"), self._admin, "openai"), "openai", None
         return None, _protocol_of(path), None
@@ -237,7 +257,9 @@ class MockGateway:
     async def _send_error(
         self, send: Send, protocol: str, error: GatewayError, request_id: str, log: dict[str, Any]
     ) -> None:
-        defects = self.state.defects
+        # The admin API controls the mock; the defects break the gateway, never it.
+        admin = str(log.get("path", "")).startswith(ADMIN_PREFIX)
+        defects = frozenset() if admin else self.state.defects
         status = error.status
         log["status"] = status
         log["error"] = error.code
@@ -294,7 +316,7 @@ class MockGateway:
         state = self.state
         gemini = (
             request.path.startswith(self._gemini_prefixes()) if self._gemini_prefixes() else False
-        )
+        ) or self._gemini_v1_models(request.path, request.scope["headers"])
         anthropic = not gemini and (
             request.path.startswith("/claude/") or _anthropic_headers(request.scope["headers"])
         )

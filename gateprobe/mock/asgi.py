@@ -75,7 +75,9 @@ async def read_body(scope: Scope, receive: Receive, limit: int) -> bytes:
 
 
 def json_bytes(obj: Any) -> bytes:
-    return json.dumps(obj, separators=(",", ":"), ensure_ascii=False).encode()
+    # backslashreplace: a lone surrogate from the request (echoed in an error) stays a JSON escape
+    text = json.dumps(obj, separators=(",", ":"), ensure_ascii=False)
+    return text.encode("utf-8", "backslashreplace")
 
 
 def header_list(headers: dict[str, str]) -> list[tuple[bytes, bytes]]:

@@ -8,6 +8,7 @@ mistake names the file and the field instead of surfacing as a traceback mid-req
 from __future__ import annotations
 
 import dataclasses
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass
 from importlib import resources
@@ -120,6 +121,8 @@ class MockConfig:
             text = path.read_text("utf-8")
         except OSError as exc:
             raise ConfigError(f"{path}: cannot read: {exc.strerror}") from None
+        except UnicodeDecodeError as exc:
+            raise ConfigError(f"{path}: cannot read: not UTF-8 ({exc.reason})") from None
         try:
             doc = load_yaml(text)
         except yaml.YAMLError as exc:
@@ -174,7 +177,7 @@ class _Parser:
         if not isinstance(data, Mapping):
             raise self.fail("<top>", "must be a mapping")
         known = {f.name for f in dataclasses.fields(MockConfig)}
-        unknown = sorted(set(data) - known)
+        unknown = sorted(str(name) for name in set(data) - known)
         if unknown:
             raise self.fail(unknown[0], f"unknown field (known: {', '.join(sorted(known))})")
         kwargs: dict[str, Any] = {}
@@ -361,8 +364,13 @@ class _Parser:
         return value
 
     def number(self, where: str, value: Any) -> float:
-        if isinstance(value, bool) or not isinstance(value, int | float) or value < 0:
-            raise self.fail(where, f"must be a number >= 0, got {value!r}")
+        if (
+            isinstance(value, bool)
+            or not isinstance(value, int | float)
+            or not math.isfinite(value)
+            or value < 0
+        ):
+            raise self.fail(where, f"must be a finite number >= 0, got {value!r}")
         return float(value)
 
     def choice(self, where: str, value: Any, options: tuple[str, ...]) -> str:

@@ -146,6 +146,8 @@ def _parse_json(body: bytes) -> Any:
         return json.loads(body)
     except (ValueError, UnicodeDecodeError) as exc:
         raise GatewayError(400, "invalid_json", f"Request body is not valid JSON: {exc}") from None
+    except RecursionError:
+        raise GatewayError(400, "invalid_json", "Request body is nested too deeply") from None
 
 
 def _milliseconds(text: str) -> float:
@@ -250,6 +252,7 @@ async def run_call(
         )
         prompt = completion.prompt_tokens
         ceiling = max(spec.gen.max_tokens or model.max_output_tokens, completion.completion_tokens)
+        ceiling = min(ceiling, 2**53)  # an absurd max_tokens must not overflow the float price
     else:
         prompt, ceiling = spec.prompt_tokens, 0
     call = Call(

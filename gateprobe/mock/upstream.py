@@ -285,7 +285,9 @@ def sample_value(schema: Any, rng: random.Random, depth: int = 0) -> Any:
             return sample_value(schema[combinator][0], rng, depth)
     kind = schema.get("type", "object" if "properties" in schema else "string")
     if isinstance(kind, list):
-        kind = next((k for k in kind if k != "null"), "null")
+        kind = next((k for k in kind if str(k).lower() != "null"), "null")
+    if isinstance(kind, str):
+        kind = kind.lower()  # Gemini's Schema spells types in upper case (OBJECT, STRING)
     if kind == "object":
         if depth > 4:
             return {}
@@ -304,6 +306,14 @@ def sample_value(schema: Any, rng: random.Random, depth: int = 0) -> Any:
     if kind == "null":
         return None
     return " ".join(rng.choice(WORDS) for _ in range(2))
+
+
+def _sample(schema: Any, rng: random.Random) -> Any:
+    """``sample_value``, or ``{}`` for a schema too malformed to follow (never a 500)."""
+    try:
+        return sample_value(schema, rng)
+    except (TypeError, ValueError, AttributeError, OverflowError, RecursionError):
+        return {}
 
 
 def generate(
@@ -330,7 +340,9 @@ def generate(
     wanted = _chosen_tool(req)
     if wanted is not None:
         rng = random.Random(int.from_bytes(key, "big"))
-        arguments = json.dumps(sample_value(wanted.parameters, rng), separators=(",", ":"))
+        # A function's arguments are an object, even when it declares no parameters.
+        params = wanted.parameters or {"type": "object"}
+        arguments = json.dumps(_sample(params, rng), separators=(",", ":"))
         tool_calls.append(
             ToolCall(f"call_{digest[:16]}", wanted.name, arguments, _split(arguments, n))
         )
@@ -338,7 +350,7 @@ def generate(
     elif req.json_schema is not None or req.json_mode:
         schema = req.json_schema or {"type": "object", "properties": {"answer": {"type": "string"}}}
         rng = random.Random(int.from_bytes(key, "big"))
-        text = json.dumps(sample_value(schema, rng), separators=(",", ":"))
+        text = json.dumps(_sample(schema, rng), separators=(",", ":"))
         pieces = _split(text, n)
     else:
         pieces = _words(entropy, n)

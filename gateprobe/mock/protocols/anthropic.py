@@ -67,7 +67,10 @@ class MessagesWriter(WriterBase):
         if body.get("system") is not None:
             texts += _texts(body["system"], "system")
         tools = []
-        for i, tool in enumerate(body.get("tools") or []):
+        raw_tools = body.get("tools") or []
+        if not isinstance(raw_tools, list):
+            raise invalid("tools", "Field 'tools' must be an array")
+        for i, tool in enumerate(raw_tools):
             if not isinstance(tool, dict) or not isinstance(tool.get("name"), str):
                 raise invalid(f"tools[{i}]", f"'tools[{i}]' must have a name")
             tools.append(ToolSpec(tool["name"], tool.get("input_schema") or {}))

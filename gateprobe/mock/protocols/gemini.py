@@ -53,21 +53,37 @@ class GeminiWriter(WriterBase):
                 "generationConfig.maxOutputTokens", "'maxOutputTokens' must be an integer >= 1"
             )
         tools: list[ToolSpec] = []
-        for group in body.get("tools") or []:
-            for decl in (
-                (group or {}).get("functionDeclarations")
-                or (group or {}).get("function_declarations")
-                or []
-            ):
+        groups = body.get("tools") or []
+        if not isinstance(groups, list):
+            raise invalid("tools", "Field 'tools' must be an array")
+        for i, group in enumerate(groups):
+            if not isinstance(group, dict):
+                raise invalid(f"tools[{i}]", f"'tools[{i}]' must be an object")
+            decls = group.get("functionDeclarations") or group.get("function_declarations") or []
+            if not isinstance(decls, list):
+                raise invalid(f"tools[{i}]", f"'tools[{i}].functionDeclarations' must be an array")
+            for decl in decls:
                 if isinstance(decl, dict) and isinstance(decl.get("name"), str):
-                    tools.append(ToolSpec(decl["name"], decl.get("parameters") or {}))
-        mode = ((body.get("toolConfig") or {}).get("functionCallingConfig") or {}).get(
-            "mode"
-        ) or "AUTO"
+                    params = (
+                        decl.get("parameters")
+                        or decl.get("parametersJsonSchema")
+                        or decl.get("parameters_json_schema")  # as google-genai sends it
+                        or {}
+                    )
+                    tools.append(ToolSpec(decl["name"], params))
+        tool_config = body.get("toolConfig") or {}
+        calling = tool_config.get("functionCallingConfig") if isinstance(tool_config, dict) else 0
+        if not isinstance(calling, dict | None):
+            raise invalid("toolConfig", "'toolConfig.functionCallingConfig' must be an object")
+        mode = (calling or {}).get("mode") or "AUTO"
         thinking = config.get("thinkingConfig") or {}
         effort = None
         if isinstance(thinking, dict) and (
-            thinking.get("includeThoughts") or thinking.get("thinkingBudget")
+            thinking.get("includeThoughts")
+            or thinking.get("thinkingBudget")
+            # google-genai sends these two in snake case; the API accepts both spellings
+            or thinking.get("include_thoughts")
+            or thinking.get("thinking_budget")
         ):
             effort = "medium"
         schema = config.get("responseSchema") or config.get("responseJsonSchema")

@@ -60,7 +60,8 @@ def openai_tools(body: dict[str, Any]) -> tuple[list[ToolSpec], str]:
             specs.append(ToolSpec(fn["name"], fn.get("parameters") or {}))
     choice = body.get("tool_choice", "auto")
     if isinstance(choice, dict):
-        name = (choice.get("function") or {}).get("name") or choice.get("name")
+        function = choice.get("function")
+        name = (function.get("name") if isinstance(function, dict) else None) or choice.get("name")
         if not isinstance(name, str):
             raise invalid("tool_choice", "'tool_choice' must name a function")
         choice = name
@@ -79,7 +80,8 @@ def _response_format(body: dict[str, Any]) -> tuple[dict[str, Any] | None, bool]
     if kind == "json_object":
         return None, True
     if kind == "json_schema":
-        schema = (fmt.get("json_schema") or {}).get("schema")
+        spec = fmt.get("json_schema")
+        schema = spec.get("schema") if isinstance(spec, dict) else None
         if not isinstance(schema, dict):
             raise invalid("response_format", "'response_format.json_schema.schema' is required")
         return schema, True
@@ -90,7 +92,7 @@ def _response_format(body: dict[str, Any]) -> tuple[dict[str, Any] | None, bool]
 
 def reasoning_effort(effort: str | None, field: str = "reasoning_effort") -> str | None:
     if effort is not None and effort not in REASONING_PIECES:
-        raise invalid(field, f"Unsupported reasoning effort '{effort}'")
+        raise invalid(field, f"Field '{field}': unsupported reasoning effort '{effort}'")
     return effort
 
 

@@ -196,6 +196,7 @@ class ResponsesWriter(WriterBase):
 
     def frames(self, call: Call, spec: Spec, c: Completion) -> list[Frame]:
         frames: list[Frame] = []
+        spec.options["response_id"] = f"resp_{c.digest}"  # response.failed keeps the same id
 
         def event(kind: str, tokens: int = 0, **data: Any) -> None:
             payload = {"type": kind, "sequence_number": len(frames), **data}
@@ -284,7 +285,7 @@ class ResponsesWriter(WriterBase):
 
     def error_frames(self, call: Call, spec: Spec, error: GatewayError, sent: int) -> list[bytes]:
         failed = {
-            "id": f"resp_{call.request_id}",
+            "id": spec.options.get("response_id", f"resp_{call.request_id}"),
             "object": "response",
             "created_at": call.created,
             "status": "failed",
