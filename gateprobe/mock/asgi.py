@@ -74,9 +74,13 @@ async def read_body(scope: Scope, receive: Receive, limit: int) -> bytes:
     return chunks[0] if len(chunks) == 1 else b"".join(chunks)
 
 
+# One encoder for every answer: ``json.dumps`` with non-default options builds a new one per call.
+_ENCODER = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False)
+
+
 def json_bytes(obj: Any) -> bytes:
     # backslashreplace: a lone surrogate from the request (echoed in an error) stays a JSON escape
-    text = json.dumps(obj, separators=(",", ":"), ensure_ascii=False)
+    text = _ENCODER.encode(obj)
     return text.encode("utf-8", "backslashreplace")
 
 

@@ -68,8 +68,13 @@ def req_list(body: dict[str, Any], name: str) -> list[Any]:
     return value
 
 
+# Built once: ``json.dumps`` with non-default options builds a new encoder on every call.
+_CANONICAL = json.JSONEncoder(sort_keys=True, separators=(",", ":"), default=str)
+_COMPACT = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False)
+
+
 def canonical(*parts: Any) -> str:
-    return json.dumps(parts, sort_keys=True, separators=(",", ":"), default=str)
+    return _CANONICAL.encode(parts)
 
 
 def sse(data: str | bytes, event: str | None = None) -> bytes:
@@ -85,7 +90,7 @@ _encode_string = json.encoder.encode_basestring  # the C implementation when ava
 def dumps(obj: Any) -> str:
     if type(obj) is str:
         return _encode_string(obj)
-    return json.dumps(obj, separators=(",", ":"), ensure_ascii=False)
+    return _COMPACT.encode(obj)
 
 
 class WriterBase:

@@ -1,0 +1,79 @@
+"""The benchmark scripts run end to end and print their figures.
+
+Tiny settings only: these tests check that the scripts work (servers start, the load
+generator completes, every figure line is printed, no request fails), never the figures'
+goals, which belong to real benchmark runs on a quiet machine, not to timed tests.
+"""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+BENCHMARKS = Path(__file__).resolve().parents[1] / "benchmarks"
+NUMBER = r"\d+(?:\.\d+)?"
+
+
+def run_script(name: str, *args: str) -> str:
+    result = subprocess.run(
+        [sys.executable, str(BENCHMARKS / name), *args],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        stdin=subprocess.DEVNULL,
+    )
+    output = result.stdout + result.stderr
+    assert result.returncode == 0, output
+    assert "Traceback" not in output
+    return result.stdout
+
+
+def line_matching(pattern: str, text: str) -> re.Match[str]:
+    match = re.search(pattern, text, re.MULTILINE)
+    assert match, f"no line matching {pattern!r} in:\n{text}"
+    return match
+
+
+def test_throughput_benchmark_prints_rates_ratios_latency_and_loop_lag() -> None:
+    out = run_script(
+        "mock_throughput.py", "--rounds", "1", "--seconds", "1", "--warmup", "0.2",
+        "--connections", "8",
+    )  # fmt: skip
+    captured = line_matching(r"stream (\d+) chunk writes, (\d+) body bytes", out)
+    assert int(captured.group(1)) >= 34  # the role chunk, 32 content chunks, the finish chunk
+    for workload in ("chat", "stream"):
+        match = line_matching(
+            rf"^{workload}\s+mock\s+({NUMBER}) req/s\s+bare\s+({NUMBER}) req/s\s+"
+            rf"ratio mock/bare ({NUMBER})",
+            out,
+        )
+        mock, bare, ratio = (float(g) for g in match.groups())
+        assert mock > 0 and bare > 0
+        assert abs(ratio - mock / bare) < 0.01
+        for server in ("mock", "bare"):
+            latency = line_matching(
+                rf"^{workload}\s+{server} latency p50 ({NUMBER}) ms\s+p99 ({NUMBER}) ms"
+                rf".*errors (\d+)$",
+                out,
+            )
+            p50, p99, errors = latency.groups()
+            assert 0 < float(p50) <= float(p99)
+            assert errors == "0"
+    line_matching(
+        rf"^mock event-loop lag after the run: p50 {NUMBER} ms, p99 {NUMBER} ms, "
+        rf"max {NUMBER} ms \((\d+) samples\)",
+        out,
+    )
+
+
+def test_memory_benchmark_prints_rss_at_both_counts_and_growth() -> None:
+    out = run_script("mock_memory.py", "--small", "200", "--large", "400", "--connections", "8")
+    small = line_matching(rf"^rss after 200 requests: ({NUMBER}) MiB$", out)
+    large = line_matching(rf"^rss after 400 requests: ({NUMBER}) MiB$", out)
+    growth = line_matching(rf"^growth from 200 to 400: ([+-]{NUMBER})%", out)
+    assert float(small.group(1)) > 0 and float(large.group(1)) > 0
+    expected = (float(large.group(1)) - float(small.group(1))) / float(small.group(1)) * 100
+    assert abs(float(growth.group(1)) - expected) < 0.5  # both from the same rounded readings
+    line_matching(r"^sent 400 requests in .* 0 errors$", out)
