@@ -24,9 +24,9 @@ from pathlib import Path
 
 import httpx
 import pytest
+from support import SECRETS
 
 from gateprobe.mock.defects import DEFECTS
-from tests.conftest import SECRETS
 
 LISTENING = re.compile(r"^gateprobe mock listening on (http://127\.0\.0\.1:(\d+))$")
 START_TIMEOUT = 20.0  # generous: other test runs share the two cores

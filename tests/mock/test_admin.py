@@ -8,8 +8,8 @@ from typing import Any
 
 import httpx
 import pytest
+from support import ADMIN, DEFAULT, SECRETS, bearer, claude, goog
 
-from conftest import ADMIN, DEFAULT, SECRETS, bearer, claude, goog
 from gateprobe.mock import DEFECTS, MockServer
 
 CHAT = "/v1/chat/completions"

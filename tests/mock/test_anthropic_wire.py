@@ -7,8 +7,7 @@ import re
 from typing import Any
 
 import httpx
-
-from conftest import claude
+from support import claude
 
 MESSAGES = "/v1/messages"
 TOKEN_DELTAS = {"text_delta", "thinking_delta", "input_json_delta"}

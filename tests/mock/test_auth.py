@@ -10,8 +10,8 @@ from typing import Any
 
 import httpx
 import pytest
+from support import ADMIN, DEFAULT, SECRETS, bearer, claude, goog
 
-from conftest import ADMIN, DEFAULT, SECRETS, bearer, claude, goog
 from gateprobe.mock import MockServer
 
 PATHS = {

@@ -15,8 +15,8 @@ from contextlib import contextmanager
 from typing import Any, TypeVar
 
 import httpx
+from support import ADMIN, SECRETS, bearer, claude, goog
 
-from conftest import ADMIN, SECRETS, bearer, claude, goog
 from gateprobe.mock import DEFECTS, MockServer
 from gateprobe.mock.defects import PHANTOM_MODEL
 

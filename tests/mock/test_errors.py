@@ -14,8 +14,8 @@ from typing import Any
 
 import httpx
 import pytest
+from support import DEFAULT, bearer, claude, goog
 
-from conftest import DEFAULT, bearer, claude, goog
 from gateprobe.mock import MockServer
 
 PATHS = {

@@ -14,8 +14,8 @@ from typing import Any
 
 import httpx
 import pytest
+from support import ADMIN, bearer, claude, goog
 
-from conftest import ADMIN, bearer, claude, goog
 from gateprobe.mock import MockServer
 
 CHAT = "/v1/chat/completions"

@@ -8,8 +8,8 @@ from collections.abc import Callable
 from typing import Any
 
 import httpx
+from support import SECRETS, claude, goog
 
-from conftest import SECRETS, claude, goog
 from gateprobe.mock import MockServer
 
 MODEL = "gemini-2.5-flash"

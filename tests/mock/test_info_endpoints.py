@@ -6,8 +6,7 @@ from typing import Any
 
 import httpx
 import pytest
-
-from conftest import ADMIN, DEFAULT, SECRETS, bearer, claude
+from support import ADMIN, DEFAULT, SECRETS, bearer, claude
 
 QUOTA_PER_UNIT = 500_000  # new-api's quota units per USD (shared/reference/gateway-behaviour.md)
 CHAT_BODY: dict[str, Any] = {

@@ -14,8 +14,8 @@ from collections.abc import Callable
 from typing import Any
 
 import httpx
+from support import bearer
 
-from conftest import bearer
 from gateprobe.mock import MockServer
 
 CHAT = "/v1/chat/completions"

@@ -21,8 +21,8 @@ from typing import Any
 
 import httpx
 import pytest
+from support import ADMIN, DEFAULT, SECRETS
 
-from conftest import ADMIN, DEFAULT, SECRETS
 from gateprobe.mock import MockServer
 from gateprobe.mock.pipeline import cost_of
 from gateprobe.mock.upstream import prompt_tokens

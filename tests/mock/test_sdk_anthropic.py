@@ -9,9 +9,9 @@ import anthropic
 import httpx
 import pytest
 from anthropic import Anthropic
+from support import ADMIN, SECRETS
 
 from gateprobe.mock import MockServer
-from tests.conftest import ADMIN, SECRETS
 
 pytestmark = [
     pytest.mark.sdk,

@@ -10,9 +10,9 @@ import httpx
 import pytest
 from google import genai
 from google.genai import errors, types
+from support import ADMIN, SECRETS
 
 from gateprobe.mock import MockServer
-from tests.conftest import ADMIN, SECRETS
 
 pytestmark = pytest.mark.sdk
 

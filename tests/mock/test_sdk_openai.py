@@ -15,9 +15,9 @@ import httpx
 import openai
 import pytest
 from openai import OpenAI
+from support import ADMIN, SECRETS
 
 from gateprobe.mock import MockServer
-from tests.conftest import ADMIN, SECRETS
 
 pytestmark = pytest.mark.sdk
 
