@@ -12,9 +12,17 @@ __all__ = ["YamlDocument", "load_yaml"]
 class YamlDocument:
     """Parsed YAML data plus the 1-based line of every field path (``keys[0].account``)."""
 
-    def __init__(self, data: Any, lines: dict[str, int]) -> None:
+    def __init__(self, data: Any, lines: dict[str, int], first_line: int = 1) -> None:
         self.data = data
         self.lines = lines
+        self.first_line = first_line
+
+    def shifted(self, offset: int) -> YamlDocument:
+        """The same document, as if it started ``offset`` lines further down its file."""
+        if not offset:
+            return self
+        lines = {path: line + offset for path, line in self.lines.items()}
+        return YamlDocument(self.data, lines, self.first_line + offset)
 
     def line_of(self, path: str) -> int | None:
         """The line of ``path``, or of its nearest ancestor that has one."""

@@ -1,0 +1,207 @@
+"""The pytest plugin: collects suites/**/*.yaml and runs each scenario against a target.
+
+Options (group ``gateprobe``; each is also an ini value without the leading dashes):
+
+    --gateprobe-target FILE|mock   the target profile; ``mock`` starts the bundled mock
+    --gateprobe-strict             declared deviations fail instead of being reported
+    --gateprobe-report-dir DIR     write summary.json (and allure extras) there
+    --gateprobe-suites DIR,...     where scenarios live (default: suites/ under rootdir)
+
+Without a target the plugin collects nothing. Verdicts map onto pytest outcomes: pass,
+fail, skip (with the reason), and a declared deviation as xfail (a failure when strict).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from gateprobe.errors import UsageError
+from gateprobe.mock import MockServer
+from gateprobe.report.failure import format_failure
+from gateprobe.report.summary import RESULT_PROPERTY, SummaryWriter, result_record
+from gateprobe.runner import Outcome, run_instance
+from gateprobe.scenario import Instance, load_scenarios
+from gateprobe.target import Target, load_target
+
+__all__ = ["ScenarioFailure", "ScenarioFile", "ScenarioItem"]
+
+_SESSION = pytest.StashKey["_GateprobeSession"]()
+
+
+class ScenarioFailure(Exception):
+    """Raised by an item whose scenario failed; carries the outcome for the report."""
+
+    def __init__(self, outcome: Outcome) -> None:
+        super().__init__(outcome.reason)
+        self.outcome = outcome
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    group = parser.getgroup("gateprobe", "gateprobe conformance scenarios")
+    options = [
+        ("target", "FILE", "target profile YAML, or 'mock' to start the bundled mock gateway"),
+        ("report-dir", "DIR", "directory for summary.json and the allure extras"),
+        ("suites", "DIRS", "comma-separated scenario directories (default: suites/ under rootdir)"),
+    ]
+    for name, metavar, text in options:
+        group.addoption(f"--gateprobe-{name}", metavar=metavar, default=None, help=text)
+        parser.addini(f"gateprobe_{name.replace('-', '_')}", text, default=None)
+    group.addoption("--gateprobe-strict", action="store_true", default=None,
+                    help="report declared deviations as failures")
+    parser.addini("gateprobe_strict", "report declared deviations as failures", type="bool",
+                  default=False)
+
+
+def _option(config: pytest.Config, name: str) -> Any:
+    value = config.getoption(f"--gateprobe-{name}")
+    if value is None:
+        value = config.getini(f"gateprobe_{name.replace('-', '_')}")
+    return value
+
+
+class _GateprobeSession:
+    def __init__(self, config: pytest.Config, target_option: str) -> None:
+        self.config = config
+        self.strict = bool(_option(config, "strict"))
+        report_dir = _option(config, "report-dir")
+        self.report_dir = Path(report_dir) if report_dir else None
+        suites = _option(config, "suites")
+        root = Path(config.rootpath)
+        self.suites = [(root / s.strip()).resolve() for s in suites.split(",")] if suites else [
+            (root / "suites").resolve()]
+        self.mock: MockServer | None = None
+        self.target = self._load_target(target_option)
+        self.client = httpx.Client(follow_redirects=False)
+        self.summary = SummaryWriter(self.target) if self.report_dir else None
+        self.records: list[dict[str, Any]] = []
+
+    # Hooks of this object (registered as a plugin while a target is configured).
+
+    def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
+        if report.when != "call":
+            return
+        for name, value in report.user_properties:
+            if name == RESULT_PROPERTY:
+                self.records.append(json.loads(str(value)))
+
+    def pytest_sessionfinish(self, session: pytest.Session, exitstatus: int) -> None:
+        if hasattr(session.config, "workerinput"):
+            return  # xdist workers report to the controller, which writes the files
+        if self.summary is not None and self.report_dir is not None:
+            self.summary.write(self.report_dir, self.records, session.config)
+
+    def _load_target(self, option: str) -> Target:
+        from gateprobe.provision import MOCK_TARGET, start_bundled_mock
+
+        path = MOCK_TARGET if option == "mock" else Path(option)
+        if option == "mock" or (
+            path.resolve() == MOCK_TARGET.resolve() and not os.environ.get("GATEPROBE_MOCK_URL")
+        ):
+            self.mock, env = start_bundled_mock(path)
+            os.environ.update(env)
+        return load_target(path)
+
+    def close(self) -> None:
+        self.client.close()
+        if self.mock is not None:
+            self.mock.stop()
+
+    def is_suite_file(self, path: Path) -> bool:
+        resolved = path.resolve()
+        return any(resolved.is_relative_to(s) for s in self.suites)
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line("markers", "gateprobe: a gateprobe conformance scenario")
+    target = _option(config, "target")
+    if not target:
+        return
+    try:
+        state = _GateprobeSession(config, str(target))
+    except UsageError as exc:
+        raise pytest.UsageError(str(exc)) from None
+    config.stash[_SESSION] = state
+    config.pluginmanager.register(state, "gateprobe-session")
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    session = config.stash.get(_SESSION, None)
+    if session is not None:
+        session.close()
+
+
+def pytest_collect_file(file_path: Path, parent: pytest.Collector) -> pytest.Collector | None:
+    session = parent.config.stash.get(_SESSION, None)
+    if session is None or file_path.suffix not in (".yaml", ".yml"):
+        return None
+    if not session.is_suite_file(file_path):
+        return None
+    file: ScenarioFile = ScenarioFile.from_parent(parent, path=file_path)
+    return file
+
+
+class ScenarioFile(pytest.File):
+    def collect(self) -> Iterator[pytest.Item]:
+        session: _GateprobeSession = self.config.stash[_SESSION]
+        root = next((s for s in session.suites if self.path.resolve().is_relative_to(s)), None)
+        try:
+            scenarios = load_scenarios(self.path, root)
+        except UsageError as exc:
+            raise self.CollectError(str(exc)) from None
+        for scenario in scenarios:
+            for instance in scenario.instances():
+                item: ScenarioItem = ScenarioItem.from_parent(
+                    self, name=instance.name, instance=instance)
+                item.add_marker("gateprobe")
+                for mark in scenario.marks:
+                    self.config.addinivalue_line("markers", f"{mark}: scenario mark")
+                    item.add_marker(mark)
+                yield item
+
+
+class ScenarioItem(pytest.Item):
+    def __init__(self, *, instance: Instance, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.instance = instance
+        self.outcome: Outcome | None = None
+
+    def runtest(self) -> None:
+        session: _GateprobeSession = self.config.stash[_SESSION]
+        outcome = run_instance(self.instance, session.target, session.client)
+        self.outcome = outcome
+        record = result_record(self.instance, outcome, session.target, session.strict)
+        self.user_properties.append((RESULT_PROPERTY, json.dumps(record)))
+        _allure(self, outcome, session)
+        if outcome.verdict == "skip":
+            pytest.skip(outcome.reason)
+        if outcome.verdict == "deviation":
+            if session.strict:
+                raise ScenarioFailure(outcome)
+            pytest.xfail(outcome.reason)
+        if outcome.verdict == "fail":
+            raise ScenarioFailure(outcome)
+
+    def repr_failure(self, excinfo: pytest.ExceptionInfo[BaseException],
+                     style: Any = None) -> str | Any:
+        if isinstance(excinfo.value, ScenarioFailure):
+            session: _GateprobeSession = self.config.stash[_SESSION]
+            return format_failure(self.instance, excinfo.value.outcome, session.target)
+        return super().repr_failure(excinfo)
+
+    def reportinfo(self) -> tuple[Path, int, str]:
+        return self.path, self.instance.scenario.line - 1, self.instance.name
+
+
+def _allure(item: ScenarioItem, outcome: Outcome, session: _GateprobeSession) -> None:
+    if not item.config.pluginmanager.hasplugin("allure_pytest"):
+        return
+    from gateprobe.report.allure import label_and_attach
+
+    label_and_attach(item.instance, outcome, session.target)

@@ -1,0 +1,189 @@
+"""The protocol layer: operations, paths, auth styles and stream kinds of the three APIs.
+
+A step names a protocol and an operation (``openai`` + ``chat``); this module turns that,
+with the target's prefixes, keys and models, into a concrete HTTP request. A step may also
+give a raw ``method`` and ``path``; then only auth and headers come from here.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from gateprobe.errors import UsageError
+from gateprobe.target import PROTOCOLS, Target
+
+__all__ = ["BuiltRequest", "build_request"]
+
+ANTHROPIC_VERSION = "2023-06-01"
+PROMPT = "Say hello in five words."
+
+
+@dataclass(frozen=True)
+class Operation:
+    method: str
+    path: str  # under the protocol's prefix; {model} is filled in
+    capability: str  # which target.models entry supplies the model
+    body: Mapping[str, Any] | None
+
+
+OPERATIONS: dict[str, dict[str, Operation]] = {
+    "openai": {
+        "chat": Operation(
+            "POST",
+            "/chat/completions",
+            "chat",
+            {"messages": [{"role": "user", "content": PROMPT}], "max_tokens": 64},
+        ),
+        "models": Operation("GET", "/models", "chat", None),
+        "model": Operation("GET", "/models/{model}", "chat", None),
+        "responses": Operation("POST", "/responses", "responses", {"input": PROMPT}),
+        "responses_compact": Operation(
+            "POST",
+            "/responses/compact",
+            "responses",
+            {"input": [{"role": "user", "content": PROMPT}]},
+        ),
+        "embeddings": Operation("POST", "/embeddings", "embeddings", {"input": PROMPT}),
+        "images": Operation("POST", "/images/generations", "images", {"prompt": PROMPT}),
+        "rerank": Operation(
+            "POST", "/rerank", "rerank", {"query": "hello", "documents": ["hello world", "goodbye"]}
+        ),
+    },
+    "anthropic": {
+        "chat": Operation(
+            "POST",
+            "/messages",
+            "chat",
+            {"max_tokens": 64, "messages": [{"role": "user", "content": PROMPT}]},
+        ),
+        "models": Operation("GET", "/models", "chat", None),
+    },
+    "gemini": {
+        "chat": Operation(
+            "POST",
+            "/models/{model}:generateContent",
+            "chat",
+            {"contents": [{"role": "user", "parts": [{"text": PROMPT}]}]},
+        ),
+        "models": Operation("GET", "/models", "chat", None),
+        "model": Operation("GET", "/models/{model}", "chat", None),
+    },
+}
+DEFAULT_AUTH = {"openai": "bearer", "anthropic": "x-api-key", "gemini": "x-goog-api-key"}
+
+
+@dataclass(frozen=True)
+class BuiltRequest:
+    method: str
+    url: str  # path and query, relative to the target's base URL
+    headers: dict[str, str]
+    json_body: Any
+    content: bytes | None
+    protocol: str | None
+    stream: str | None  # None, "sse" or "array"
+    secret: str | None  # the key sent, so checks can look for it in answers
+
+
+def build_request(spec: Mapping[str, Any], target: Target) -> BuiltRequest:
+    """``spec`` is a step's request with its templates already rendered."""
+    protocol = spec.get("protocol")
+    if protocol is not None and protocol not in PROTOCOLS:
+        raise UsageError(f"unknown protocol {protocol!r} (known: {', '.join(PROTOCOLS)})")
+    stream_flag = spec.get("stream", False)
+    headers: dict[str, str] = dict(target.headers)
+    query: dict[str, str] = {str(k): str(v) for k, v in (spec.get("query") or {}).items()}
+    json_body: Any = None
+    content: bytes | None = None
+    stream: str | None = None
+    if "operation" in spec:
+        if protocol is None:
+            raise UsageError("an operation needs a protocol")
+        operation = OPERATIONS[protocol].get(spec["operation"])
+        if operation is None:
+            known = ", ".join(OPERATIONS[protocol])
+            raise UsageError(f"unknown {protocol} operation {spec['operation']!r} (known: {known})")
+        model = spec.get("model") or target.model(operation.capability, protocol) or ""
+        method = spec.get("method") or operation.method
+        path = target.paths[protocol] + operation.path.replace("{model}", str(model))
+        if operation.body is not None:
+            json_body = dict(operation.body)
+            if protocol != "gemini":
+                json_body["model"] = model
+            if isinstance(spec.get("body"), Mapping):
+                json_body.update(spec["body"])
+            elif "body" in spec:
+                json_body = spec["body"]
+        if stream_flag:
+            if protocol == "gemini":
+                path = path.replace(":generateContent", ":streamGenerateContent")
+                if stream_flag != "array":
+                    query.setdefault("alt", "sse")
+                stream = "array" if stream_flag == "array" else "sse"
+            else:
+                if isinstance(json_body, dict):
+                    json_body["stream"] = True
+                stream = "sse"
+    else:
+        method = spec.get("method", "GET")
+        path = str(spec["path"])
+        if protocol is not None:
+            path = path.replace("{prefix}", target.paths[protocol])
+        if "body" in spec:
+            json_body = spec["body"]
+        if stream_flag:
+            stream = "array" if stream_flag == "array" else "sse"
+    if "raw_body" in spec:
+        json_body, content = None, str(spec["raw_body"]).encode()
+        headers.setdefault("content-type", "application/json")
+    secret = _apply_auth(spec, target, protocol, headers, query)
+    for name, value in (spec.get("headers") or {}).items():
+        if value is None:
+            headers.pop(name, None)
+        else:
+            headers[name] = str(value)
+    if query:
+        from urllib.parse import urlencode
+
+        path += ("&" if "?" in path else "?") + urlencode(query)
+    return BuiltRequest(method, path, headers, json_body, content, protocol, stream, secret)
+
+
+def _apply_auth(
+    spec: Mapping[str, Any],
+    target: Target,
+    protocol: str | None,
+    headers: dict[str, str],
+    query: dict[str, str],
+) -> str | None:
+    kind = spec.get("key", "valid")
+    secret: str | None
+    if kind is None:
+        secret = None
+    elif str(kind).startswith("literal:"):
+        secret = str(kind)[len("literal:") :]
+    else:
+        secret = target.key(str(kind))
+        if secret is None:
+            raise UsageError(f"the target provides no key of kind {kind!r}")
+    style = spec.get("auth", "default")
+    if style == "default":
+        style = DEFAULT_AUTH.get(protocol or "openai", "bearer")
+    if protocol == "anthropic" or style == "x-api-key":
+        headers.setdefault("anthropic-version", ANTHROPIC_VERSION)
+    if style == "none" or (secret is None and not str(style).startswith("raw:")):
+        return None
+    if style == "bearer":
+        headers["authorization"] = f"Bearer {secret}"
+    elif style == "x-api-key":
+        headers["x-api-key"] = str(secret)
+    elif style == "x-goog-api-key":
+        headers["x-goog-api-key"] = str(secret)
+    elif style == "query":
+        query["key"] = str(secret)
+    elif str(style).startswith("raw:"):
+        headers["authorization"] = str(style)[len("raw:") :].replace("{key}", secret or "")
+    else:
+        raise UsageError(f"unknown auth style {style!r}")
+    return secret

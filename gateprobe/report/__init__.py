@@ -1,0 +1,1 @@
+"""Reports: the run summary JSON, failure text, allure labels and extras."""

@@ -1,0 +1,72 @@
+"""The text a failed scenario shows: its YAML, resolved values, a diff, the exchange. Masked."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from gateprobe.runner import Outcome
+from gateprobe.scenario import Instance
+from gateprobe.target import Target
+
+__all__ = ["format_failure"]
+
+
+def _short(value: Any, limit: int = 300) -> str:
+    text = value if isinstance(value, str) else json.dumps(value, default=str)
+    return text if len(text) <= limit else text[:limit] + f"… ({len(text) - limit} more)"
+
+
+def format_failure(instance: Instance, outcome: Outcome, target: Target) -> str:
+    redactor = target.redactor()
+    scenario = instance.scenario
+    out = [f"scenario {instance.name}: {scenario.title}",
+           f"  {scenario.path}:{scenario.line}  (target {target.name})"]
+    for number, line in enumerate(scenario.source_lines(), start=scenario.line):
+        out.append(f"  {number:>4} | {line}")
+    if outcome.values:
+        values = {k: _short(v, 120) for k, v in outcome.values.items()}
+        out.append(f"resolved values: {redactor.text(json.dumps(values))}")
+    for record in outcome.steps:
+        step = record.step
+        marker = "FAILED" if record.failures else "ok"
+        out.append(f"step {step.index + 1} {step.name!r} (line {step.line}): {marker}")
+        for failure in record.failures:
+            out.append(f"  x {failure.check}: {redactor.text(failure.message)}")
+            if failure.where or failure.expected is not None or failure.actual is not None:
+                out.append(f"      where:    {failure.where}")
+                out.append(f"      expected: {redactor.text(_short(failure.expected))}")
+                out.append(f"      actual:   {redactor.text(_short(failure.actual))}")
+        for failure, deviation in record.deviations:
+            out.append(f"  ~ {failure.check} (declared deviation: {deviation.reason}): "
+                       f"{redactor.text(failure.message)}")
+        if record.exchange is not None and record.failures:
+            out.extend(_exchange_lines(record.exchange.to_dict(redactor)))
+    return "\n".join(out)
+
+
+def _exchange_lines(ex: dict[str, Any]) -> list[str]:
+    request = ex["request"]
+    lines = [f"  > {request['method']} {request['url']}"]
+    lines += [f"  > {k}: {v}" for k, v in request["headers"].items()]
+    if request["body"]:
+        lines.append(f"  > {_short(request['body'], 600)}")
+    lines.append(f"  < HTTP {ex['status']}  ({ex['elapsed_ms']} ms, first byte "
+                 f"{ex['ttfb_ms']} ms)")
+    lines += [f"  < {k}: {v}" for k, v in ex["headers"].items()]
+    if ex["body"]:
+        lines.append(f"  < {_short(ex['body'], 1200)}")
+    for event in ex["events"][:40]:
+        name = f"event: {event['event']} " if event["event"] else ""
+        lines.append(f"  < [{event['index']:>3} +{event['t_ms']:>9.1f} ms] {name}"
+                     f"data: {_short(event['data'], 200)}")
+    if len(ex["events"]) > 40:
+        lines.append(f"  < … {len(ex['events']) - 40} more events")
+    for element in ex["elements"][:40]:
+        lines.append(f"  < [{element['index']:>3} +{element['t_ms']:>9.1f} ms] "
+                     f"{_short(element['text'], 200)}")
+    if ex["stream_problem"]:
+        lines.append(f"  ! stream: {ex['stream_problem']}")
+    if ex["error"]:
+        lines.append(f"  ! transport: {ex['error']}")
+    return lines

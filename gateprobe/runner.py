@@ -1,0 +1,203 @@
+"""Running one scenario instance against a target: steps, checks, saved values, a verdict.
+
+Verdicts: ``pass``; ``fail`` (a check failed); ``skip`` (the target does not claim a
+required capability or provide a required key kind); ``deviation`` (every failed check is
+one the target declares as a known deviation). The runner never raises for a gateway's
+behaviour: transport failures are failed checks named ``transport``.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+import httpx
+
+from gateprobe.checks import REGISTRY, CheckContext
+from gateprobe.errors import CheckFailed, UsageError
+from gateprobe.http import Exchange, exchange
+from gateprobe.protocol import BuiltRequest, build_request
+from gateprobe.scenario import Instance, Step
+from gateprobe.target import Deviation, Target
+from gateprobe.templating import TemplateError, render, resolve_path
+
+__all__ = ["Outcome", "StepRecord", "run_instance", "skip_reason"]
+
+
+@dataclass
+class StepRecord:
+    step: Step
+    request: BuiltRequest | None = None
+    exchange: Exchange | None = None
+    failures: list[CheckFailed] = field(default_factory=list)
+    deviations: list[tuple[CheckFailed, Deviation]] = field(default_factory=list)
+    checks_run: list[str] = field(default_factory=list)
+
+
+@dataclass
+class Outcome:
+    verdict: str  # pass | fail | skip | deviation
+    reason: str = ""
+    steps: list[StepRecord] = field(default_factory=list)
+    values: dict[str, Any] = field(default_factory=dict)  # parameters and saved values
+    duration: float = 0.0
+
+    @property
+    def failures(self) -> list[CheckFailed]:
+        return [f for s in self.steps for f in s.failures]
+
+    @property
+    def deviations(self) -> list[tuple[CheckFailed, Deviation]]:
+        return [d for s in self.steps for d in s.deviations]
+
+
+def _step_key_kinds(step: Step, params: dict[str, Any]) -> set[str]:
+    kind = step.request.get("key", "valid")
+    if kind is None:
+        return set()
+    try:
+        rendered = render(kind, params)
+    except TemplateError:
+        return set()
+    text = str(rendered)
+    return set() if text.startswith("literal:") or "{" in text else {text}
+
+
+def skip_reason(instance: Instance, target: Target) -> str | None:
+    """Why this instance cannot run on this target, or None."""
+    scenario, params = instance.scenario, instance.params
+    for capability in scenario.capabilities:
+        try:
+            name = str(render(capability, params))
+        except TemplateError:
+            name = capability
+        if name not in target.capabilities:
+            return f"capability {name!r} not claimed by target {target.name!r}"
+    kinds = {str(render(k, params)) for k in scenario.key_kinds}
+    for step in scenario.steps:
+        kinds |= _step_key_kinds(step, params)
+    missing = sorted(k for k in kinds if target.key(k) is None)
+    if missing:
+        return f"key kind {missing[0]!r} not provided by target {target.name!r}"
+    return None
+
+
+def _save_view(ex: Exchange) -> dict[str, Any]:
+    try:
+        body: Any = ex.json()
+    except ValueError:
+        body = None
+    events = []
+    for event in ex.events:
+        try:
+            events.append(json.loads(event.data))
+        except ValueError:
+            events.append(event.data)
+    return {
+        "status": ex.status,
+        "headers": dict(ex.headers),
+        "json": body,
+        "events": events,
+        "body": ex.text(),
+    }
+
+
+def run_instance(instance: Instance, target: Target, client: httpx.Client) -> Outcome:
+    started = time.perf_counter()
+    scenario = instance.scenario
+    reason = skip_reason(instance, target)
+    if reason is not None:
+        return Outcome("skip", reason, values=dict(instance.params))
+    values: dict[str, Any] = dict(instance.params)
+    records: list[StepRecord] = []
+    for step in scenario.steps:
+        record = StepRecord(step)
+        records.append(record)
+        context = {"target": target.template_view(), **values}
+        try:
+            spec = render(step.request, context)
+            expect = render(step.expect, context)
+            built = build_request(spec, target)
+        except (TemplateError, UsageError) as exc:
+            record.failures.append(CheckFailed("scenario", f"cannot build the request: {exc}"))
+            break
+        record.request = built
+        ex = exchange(
+            client,
+            built.method,
+            target.base_url + built.url,
+            headers=built.headers,
+            json_body=built.json_body,
+            content=built.content,
+            limits=target.limits,
+            json_array_stream=built.stream == "array",
+        )
+        record.exchange = ex
+        if ex.status is None:
+            record.failures.append(
+                CheckFailed(
+                    "transport",
+                    f"no response: {ex.error}",
+                    expected="an HTTP response",
+                    actual=ex.error,
+                    where="transport",
+                )
+            )
+        else:
+            ctx = CheckContext(
+                ex,
+                target,
+                scenario.id,
+                built.protocol,
+                built.stream,
+                [built.secret] if built.secret else [],
+            )
+            for name, argument in expect.items():
+                record.checks_run.append(name)
+                try:
+                    REGISTRY[name].fn(ctx, argument)
+                except CheckFailed as failed:
+                    record.failures.append(failed)
+            if ex.error is not None:
+                record.failures.append(
+                    CheckFailed(
+                        "transport",
+                        f"the response was incomplete: {ex.error}",
+                        expected="a complete response",
+                        actual=ex.error,
+                        where="body",
+                    )
+                )
+        for failure in list(record.failures):
+            deviation = target.deviation(scenario.id, failure.check)
+            if deviation is not None and failure.check not in ("scenario", "transport"):
+                record.failures.remove(failure)
+                record.deviations.append((failure, deviation))
+        if record.failures:
+            break
+        if ex.status is not None:
+            view = _save_view(ex)
+            for name, path in step.save.items():
+                try:
+                    values[name] = resolve_path(view, path)
+                except TemplateError as exc:
+                    record.failures.append(
+                        CheckFailed(
+                            "save", f"cannot save {name!r} from {path!r}: {exc}", where=path
+                        )
+                    )
+            if record.failures:
+                break
+    outcome = Outcome("pass", steps=records, values=values, duration=time.perf_counter() - started)
+    if outcome.failures:
+        first = outcome.failures[0]
+        outcome.verdict, outcome.reason = "fail", f"{first.check}: {first.message}"
+    elif outcome.deviations:
+        failure, deviation = outcome.deviations[0]
+        outcome.verdict = "deviation"
+        outcome.reason = (
+            f"declared deviation ({deviation.reason}): {failure.check}: {failure.message}"
+        )
+    return outcome

@@ -1,0 +1,160 @@
+"""Scenarios: YAML files under suites/<area>/, validated, parametrized, ready to run.
+
+A file may hold several scenarios separated by ``---``. Validation happens at load time,
+against schemas/scenario.schema.json and against the check registry, so a typo in a field
+or a check name is reported with its file and line before anything is sent.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from gateprobe._files import load_documents, validate_document
+from gateprobe.checks import REGISTRY
+from gateprobe.errors import UsageError
+from gateprobe.templating import names_in
+
+__all__ = ["Instance", "Scenario", "Step", "load_scenarios", "scenario_files"]
+
+CONTEXT_ROOTS = {"target"}
+
+
+@dataclass(frozen=True)
+class Step:
+    index: int
+    name: str
+    request: dict[str, Any]
+    expect: dict[str, Any]
+    save: dict[str, str]
+    line: int
+
+
+@dataclass(frozen=True)
+class Scenario:
+    id: str
+    title: str
+    area: str
+    path: Path
+    line: int
+    end_line: int
+    steps: tuple[Step, ...]
+    capabilities: tuple[str, ...] = ()
+    key_kinds: tuple[str, ...] = ()
+    marks: tuple[str, ...] = ()
+    parameters: dict[str, list[Any]] = field(default_factory=dict)
+    description: str = ""
+
+    def instances(self) -> Iterator[Instance]:
+        if not self.parameters:
+            yield Instance(self, {}, "")
+            return
+        names = list(self.parameters)
+        for combo in itertools.product(*(self.parameters[n] for n in names)):
+            params = dict(zip(names, combo, strict=True))
+            yield Instance(self, params, "-".join(str(v) for v in combo))
+
+    def source_lines(self) -> list[str]:
+        try:
+            lines = self.path.read_text("utf-8").splitlines()
+        except OSError:
+            return []
+        return lines[self.line - 1 : self.end_line]
+
+
+@dataclass(frozen=True)
+class Instance:
+    """One scenario with one combination of its parameters."""
+
+    scenario: Scenario
+    params: dict[str, Any]
+    param_id: str
+
+    @property
+    def name(self) -> str:
+        return f"{self.scenario.id}[{self.param_id}]" if self.param_id else self.scenario.id
+
+
+def scenario_files(root: Path) -> list[Path]:
+    return sorted(p for p in root.rglob("*.yaml") if p.is_file()) + sorted(
+        p for p in root.rglob("*.yml") if p.is_file()
+    )
+
+
+def load_scenarios(path: Path, suites_root: Path | None = None) -> list[Scenario]:
+    docs = load_documents(path)
+    text_lines = len(path.read_text("utf-8").splitlines())
+    starts = [d.first_line for d in docs] + [text_lines + 1]
+    scenarios = []
+    for position, doc in enumerate(docs):
+        if not isinstance(doc.data, dict):
+            raise UsageError("a scenario must be a mapping", file=str(path), line=doc.first_line)
+        validate_document(doc, "scenario.schema.json", path)
+        data: dict[str, Any] = doc.data
+        params = data.get("parametrize") or {}
+        known = CONTEXT_ROOTS | set(params)
+        steps = []
+        for i, raw in enumerate(data["steps"]):
+            prefix = f"steps[{i}]"
+            for check in raw.get("expect") or {}:
+                if check not in REGISTRY:
+                    raise UsageError(
+                        f"unknown check {check!r} (known: {', '.join(sorted(REGISTRY))})",
+                        file=str(path),
+                        line=doc.line_of(f"{prefix}.expect.{check}"),
+                        field=f"{prefix}.expect.{check}",
+                    )
+            for part in ("request", "expect"):
+                for name in names_in(raw.get(part)) - known:
+                    raise UsageError(
+                        f"template names {name!r}, which is neither a parameter, a value saved "
+                        f"by an earlier step, nor 'target'",
+                        file=str(path),
+                        line=doc.line_of(f"{prefix}.{part}"),
+                        field=f"{prefix}.{part}",
+                    )
+            save = dict(raw.get("save") or {})
+            known |= set(save)
+            steps.append(
+                Step(
+                    i,
+                    raw.get("name") or f"step {i + 1}",
+                    dict(raw["request"]),
+                    dict(raw.get("expect") or {}),
+                    save,
+                    doc.line_of(prefix) or doc.first_line,
+                )
+            )
+        requires = data.get("requires") or {}
+        area = data.get("area") or _area_of(path, suites_root)
+        scenarios.append(
+            Scenario(
+                id=data["id"],
+                title=data["title"],
+                area=area,
+                path=path,
+                line=doc.first_line,
+                end_line=starts[position + 1] - 1,
+                steps=tuple(steps),
+                capabilities=tuple(requires.get("capabilities") or ()),
+                key_kinds=tuple(requires.get("keys") or ()),
+                marks=tuple(data.get("marks") or ()),
+                parameters=dict(params),
+                description=data.get("description", ""),
+            )
+        )
+    return scenarios
+
+
+def _area_of(path: Path, suites_root: Path | None) -> str:
+    if suites_root is not None:
+        try:
+            relative = path.resolve().relative_to(suites_root.resolve())
+        except ValueError:
+            relative = None
+        if relative is not None and len(relative.parts) > 1:
+            return relative.parts[0]
+    return path.parent.name

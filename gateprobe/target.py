@@ -1,0 +1,219 @@
+"""Target profiles: everything gateway-specific, loaded from YAML and validated.
+
+A profile names the gateway's base URL, path prefix per protocol, extra headers, which
+environment variable holds each kind of key, model ids per capability, claimed
+capabilities, its dialect (the status it uses for insufficient quota, the error envelope
+each route answers in), declared deviations, the quota probe, timeouts and SLOs. Scenarios
+never hard-code a gateway; they ask the profile.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import os
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from gateprobe._files import load_documents, validate_document
+from gateprobe._redact import Redactor
+from gateprobe.errors import UsageError
+from gateprobe.http import Limits
+
+__all__ = ["PROTOCOLS", "Deviation", "Dialect", "Target", "load_target"]
+
+PROTOCOLS = ("openai", "anthropic", "gemini")
+DEFAULT_PATHS = {"openai": "/v1", "anthropic": "/v1", "gemini": "/v1beta"}
+_ENV = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
+
+
+@dataclass(frozen=True)
+class Dialect:
+    insufficient_quota_status: int = 402
+    unknown_model_status: int = 404
+    auth_error_status: int = 401
+    error_envelope: Mapping[str, str] = field(default_factory=lambda: {p: p for p in PROTOCOLS})
+    usage_chunk_by_default: bool = False
+    request_id_header: str = "x-request-id"
+
+
+@dataclass(frozen=True)
+class Deviation:
+    scenario: str
+    check: str | None
+    reason: str
+
+    def matches(self, scenario_id: str, check: str) -> bool:
+        return fnmatch.fnmatchcase(scenario_id, self.scenario) and self.check in (None, check)
+
+
+@dataclass(frozen=True)
+class Target:
+    name: str
+    base_url: str
+    source: str = "<target>"
+    paths: Mapping[str, str] = field(default_factory=lambda: dict(DEFAULT_PATHS))
+    headers: Mapping[str, str] = field(default_factory=dict)
+    key_env: Mapping[str, str] = field(default_factory=dict)
+    keys: Mapping[str, str] = field(default_factory=dict)
+    models: Mapping[str, Any] = field(default_factory=dict)
+    capabilities: frozenset[str] = frozenset()
+    dialect: Dialect = field(default_factory=Dialect)
+    deviations: tuple[Deviation, ...] = ()
+    quota_probe: str = "none"
+    limits: Limits = field(default_factory=Limits)
+    slo: Mapping[str, float] = field(default_factory=dict)
+    provision: str = "none"
+    description: str = ""
+
+    def key(self, kind: str) -> str | None:
+        return self.keys.get(kind)
+
+    def model(self, capability: str, protocol: str) -> str | None:
+        value = self.models.get(capability)
+        if isinstance(value, Mapping):
+            found = value.get(protocol)
+            return str(found) if found is not None else None
+        return str(value) if value is not None else None
+
+    def deviation(self, scenario_id: str, check: str) -> Deviation | None:
+        return next((d for d in self.deviations if d.matches(scenario_id, check)), None)
+
+    def redactor(self) -> Redactor:
+        return Redactor(self.keys.values())
+
+    def template_view(self) -> dict[str, Any]:
+        """What scenarios may template as ``{target.…}``: never the secrets."""
+        return {
+            "name": self.name,
+            "base_url": self.base_url,
+            "paths": dict(self.paths),
+            "models": {
+                k: (dict(v) if isinstance(v, Mapping) else v) for k, v in self.models.items()
+            },
+            "capabilities": sorted(self.capabilities),
+            "dialect": {
+                "insufficient_quota_status": self.dialect.insufficient_quota_status,
+                "unknown_model_status": self.dialect.unknown_model_status,
+                "auth_error_status": self.dialect.auth_error_status,
+                "error_envelope": dict(self.dialect.error_envelope),
+                "usage_chunk_by_default": self.dialect.usage_chunk_by_default,
+                "request_id_header": self.dialect.request_id_header,
+            },
+            "slo": dict(self.slo),
+            "key_kinds": sorted(self.keys),
+        }
+
+    def metadata(self) -> dict[str, Any]:
+        """For reports: what was tested, without secrets."""
+        return {
+            "name": self.name,
+            "base_url": self.base_url,
+            "source": self.source,
+            "capabilities": sorted(self.capabilities),
+            "key_kinds": sorted(self.keys),
+            "paths": dict(self.paths),
+            "deviations": [
+                {"scenario": d.scenario, "check": d.check, "reason": d.reason}
+                for d in self.deviations
+            ],
+        }
+
+
+def _expand_env(value: str, env: Mapping[str, str], where: tuple[str, int | None, str]) -> str:
+    def replace(match: re.Match[str]) -> str:
+        name, default = match.group(1), match.group(2)
+        if name in env and env[name] != "":
+            return env[name]
+        if default is not None:
+            return default
+        file, line, fieldname = where
+        raise UsageError(
+            f"environment variable {name} is not set", file=file, line=line, field=fieldname
+        )
+
+    return _ENV.sub(replace, value)
+
+
+def load_target(path: str | Path, env: Mapping[str, str] | None = None) -> Target:
+    """Load and validate a profile; keys are read from the environment variables it names."""
+    env = os.environ if env is None else env
+    path = Path(path)
+    if not path.is_file():
+        raise UsageError("target file not found", file=str(path))
+    docs = load_documents(path)
+    if len(docs) != 1:
+        raise UsageError("a target file holds exactly one YAML document", file=str(path))
+    doc = docs[0]
+    if not isinstance(doc.data, dict):
+        raise UsageError("the top level must be a mapping", file=str(path), line=doc.first_line)
+    validate_document(doc, "target.schema.json", path)
+    data: dict[str, Any] = doc.data
+    source = str(path)
+
+    def where(name: str) -> tuple[str, int | None, str]:
+        return source, doc.line_of(name), name
+
+    base_url = _expand_env(data["base_url"], env, where("base_url")).rstrip("/")
+    if not base_url.startswith(("http://", "https://")):
+        raise UsageError(
+            f"must start with http:// or https://, got {base_url!r}",
+            file=source,
+            line=doc.line_of("base_url"),
+            field="base_url",
+        )
+    keys: dict[str, str] = {}
+    for kind, variable in (data.get("keys") or {}).items():
+        secret = env.get(variable, "")
+        if not secret:
+            raise UsageError(
+                f"environment variable {variable} is not set (key kind {kind!r})",
+                file=source,
+                line=doc.line_of(f"keys.{kind}"),
+                field=f"keys.{kind}",
+            )
+        keys[kind] = secret
+    headers = {
+        name: _expand_env(value, env, where(f"headers.{name}"))
+        for name, value in (data.get("headers") or {}).items()
+    }
+    dialect_data = data.get("dialect") or {}
+    envelope = {p: p for p in PROTOCOLS}
+    envelope.update(dialect_data.get("error_envelope") or {})
+    dialect = Dialect(
+        insufficient_quota_status=dialect_data.get("insufficient_quota_status", 402),
+        unknown_model_status=dialect_data.get("unknown_model_status", 404),
+        auth_error_status=dialect_data.get("auth_error_status", 401),
+        error_envelope=envelope,
+        usage_chunk_by_default=dialect_data.get("usage_chunk_by_default", False),
+        request_id_header=dialect_data.get("request_id_header", "x-request-id").lower(),
+    )
+    timeouts = data.get("timeouts") or {}
+    limits = Limits(
+        connect=float(timeouts.get("connect", 5.0)),
+        read=float(timeouts.get("read", 30.0)),
+        total=float(timeouts.get("total", 60.0)),
+    )
+    return Target(
+        name=data["name"],
+        base_url=base_url,
+        source=source,
+        paths={**DEFAULT_PATHS, **(data.get("paths") or {})},
+        headers=headers,
+        key_env=dict(data.get("keys") or {}),
+        keys=keys,
+        models=dict(data.get("models") or {}),
+        capabilities=frozenset(data.get("capabilities") or ()),
+        dialect=dialect,
+        deviations=tuple(
+            Deviation(d["scenario"], d.get("check"), d["reason"])
+            for d in data.get("deviations") or ()
+        ),
+        quota_probe=(data.get("quota_probe") or {}).get("kind", "none"),
+        limits=limits,
+        slo=dict(data.get("slo") or {}),
+        provision=data.get("provision", "none"),
+        description=data.get("description", ""),
+    )
