@@ -1,7 +1,9 @@
 """The ``gateprobe`` command line.
 
-    gateprobe mock   serve the bundled mock gateway
-    gateprobe demo   start the mock, call every protocol through it, print what happened
+    gateprobe run       run the conformance suites against a target (default: the bundled mock)
+    gateprobe validate  check scenario and target files against their schemas
+    gateprobe mock      serve the bundled mock gateway
+    gateprobe demo      start the mock, run the suites against it, print the summary
 
 Exit codes: 0 success, 1 a check or call failed, 2 usage error (bad option, bad file).
 """
@@ -12,18 +14,16 @@ import argparse
 import logging
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 
 from gateprobe import __version__
+from gateprobe.errors import UsageError
 from gateprobe.mock.config import ConfigError, MockConfig
 from gateprobe.mock.defects import DEFECTS, describe_defects
 
 __all__ = ["main"]
 
 EXIT_USAGE = 2
-
-
-class UsageError(Exception):
-    """Bad input from the user: reported in one line, exit code 2, no traceback."""
 
 
 def _positive_float(text: str) -> float:
@@ -117,6 +117,94 @@ def _mock_config(args: argparse.Namespace) -> MockConfig:
     return config.replace(**changes)
 
 
+def _add_run_options(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_argument_group("run")
+    group.add_argument(
+        "--strict", action="store_true", help="declared deviations count as failures"
+    )
+    group.add_argument(
+        "-k",
+        dest="keyword",
+        metavar="EXPR",
+        help="only scenarios matching the pytest keyword expression",
+    )
+    group.add_argument(
+        "-n",
+        dest="workers",
+        metavar="N",
+        help="run in N processes (pytest-xdist; 'auto' for one per core)",
+    )
+    group.add_argument(
+        "--report-dir",
+        type=Path,
+        default=Path("reports"),
+        metavar="DIR",
+        help="where reports/<run-id>/ goes (default: ./reports)",
+    )
+    group.add_argument(
+        "--suites",
+        type=Path,
+        action="append",
+        metavar="DIR",
+        help="scenario directory (repeatable; default: the bundled suites)",
+    )
+
+
+def _run(args: argparse.Namespace, target: Path | None) -> int:
+    from gateprobe.run import DEFAULT_SUITES, RunOptions, run
+
+    options = RunOptions(
+        target=target,
+        strict=args.strict,
+        keyword=args.keyword,
+        workers=args.workers,
+        report_root=args.report_dir,
+        suites=[p.resolve() for p in args.suites or [DEFAULT_SUITES]],
+        mock_config=_mock_config(args),
+    )
+    if target is not None and (args.defect or args.config):
+        raise UsageError("--defect and --config apply to the bundled mock, not to --target")
+    return run(options)
+
+
+def _validate(files: list[Path]) -> int:
+    from gateprobe._files import load_documents
+    from gateprobe.scenario import load_scenarios, scenario_files
+    from gateprobe.target import load_target
+
+    checked = 0
+    for given in files:
+        paths = scenario_files(given) if given.is_dir() else [given]
+        if not given.exists():
+            raise UsageError("file not found", file=str(given))
+        for path in paths:
+            docs = load_documents(path)
+            is_target = (
+                len(docs) == 1 and isinstance(docs[0].data, dict) and ("base_url" in docs[0].data)
+            )
+            if is_target:
+                load_target(path, env=_PermissiveEnv())
+            else:
+                load_scenarios(path, given if given.is_dir() else None)
+            checked += 1
+            print(f"ok  {path}")
+    print(f"{checked} file(s) valid")
+    return 0
+
+
+class _PermissiveEnv(dict[str, str]):
+    """Validation checks the file, not this shell: every variable reads as set."""
+
+    def __contains__(self, key: object) -> bool:
+        return True
+
+    def __getitem__(self, key: str) -> str:
+        return "set"
+
+    def get(self, key: str, default: object = None) -> str:
+        return "http://validated.invalid" if key.endswith("_URL") else "set"
+
+
 def _build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="gateprobe",
@@ -145,13 +233,41 @@ def _build_parser() -> argparse.ArgumentParser:
     mock.add_argument("--quiet", action="store_true", help="no per-request log lines")
     _add_mock_options(mock)
 
+    run = commands.add_parser(
+        "run",
+        help="run the conformance suites against a target",
+        description="Run the YAML scenario suites against a gateway described by a target "
+        "profile, or against the bundled mock when no target is given. Prints a "
+        "summary per area and writes reports/<run-id>/ (junit.xml, summary.json, "
+        "allure-results/). Exit codes: 0 passed, 1 some failed, 2 usage error.",
+    )
+    run.add_argument(
+        "--target",
+        metavar="FILE",
+        type=Path,
+        help="target profile YAML (default: start and provision the bundled mock)",
+    )
+    _add_run_options(run)
+    _add_mock_options(run)
+
+    validate = commands.add_parser(
+        "validate",
+        help="check scenario and target files against their schemas",
+        description="Validate files: target profiles (any YAML with a base_url) against "
+        "schemas/target.schema.json, scenario files against "
+        "schemas/scenario.schema.json and the check registry. Directories are "
+        "searched for *.yaml. Exit 0 when all are valid, 2 otherwise.",
+    )
+    validate.add_argument("files", nargs="+", metavar="FILE", type=Path)
+
     demo = commands.add_parser(
         "demo",
-        help="start the mock and call every protocol through it",
-        description="Start the bundled mock on a free loopback port, make real calls of each "
-        "protocol (OpenAI chat, Responses, embeddings, images, rerank, Claude "
-        "Messages, Gemini), stream some, provoke a few errors, and print what happened.",
+        help="start the mock, run the suites against it, print the summary",
+        description="Start the bundled mock on a free loopback port, run the conformance suites "
+        "against it, print the summary per area and where the reports are. With "
+        "--defect the mock is a known-broken gateway and the suites say so.",
     )
+    _add_run_options(demo)
     _add_mock_options(demo)
     return parser
 
@@ -190,9 +306,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "mock":
             return _run_mock(args)
         if args.command == "demo":
-            from gateprobe.demo import run_demo
-
-            return run_demo(_mock_config(args))
+            return _run(args, None)
+        if args.command == "run":
+            return _run(args, args.target)
+        if args.command == "validate":
+            return _validate(args.files)
     except (UsageError, ConfigError) as exc:
         print(f"gateprobe: error: {exc}", file=sys.stderr)
         return EXIT_USAGE

@@ -53,10 +53,15 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     for name, metavar, text in options:
         group.addoption(f"--gateprobe-{name}", metavar=metavar, default=None, help=text)
         parser.addini(f"gateprobe_{name.replace('-', '_')}", text, default=None)
-    group.addoption("--gateprobe-strict", action="store_true", default=None,
-                    help="report declared deviations as failures")
-    parser.addini("gateprobe_strict", "report declared deviations as failures", type="bool",
-                  default=False)
+    group.addoption(
+        "--gateprobe-strict",
+        action="store_true",
+        default=None,
+        help="report declared deviations as failures",
+    )
+    parser.addini(
+        "gateprobe_strict", "report declared deviations as failures", type="bool", default=False
+    )
 
 
 def _option(config: pytest.Config, name: str) -> Any:
@@ -74,8 +79,11 @@ class _GateprobeSession:
         self.report_dir = Path(report_dir) if report_dir else None
         suites = _option(config, "suites")
         root = Path(config.rootpath)
-        self.suites = [(root / s.strip()).resolve() for s in suites.split(",")] if suites else [
-            (root / "suites").resolve()]
+        self.suites = (
+            [(root / s.strip()).resolve() for s in suites.split(",")]
+            if suites
+            else [(root / "suites").resolve()]
+        )
         self.mock: MockServer | None = None
         self.target = self._load_target(target_option)
         self.client = httpx.Client(follow_redirects=False)
@@ -96,6 +104,11 @@ class _GateprobeSession:
             return  # xdist workers report to the controller, which writes the files
         if self.summary is not None and self.report_dir is not None:
             self.summary.write(self.report_dir, self.records, session.config)
+        allure_dir = session.config.getoption("allure_report_dir", None)
+        if allure_dir:
+            from gateprobe.report.allure import write_extras
+
+            write_extras(Path(allure_dir), self.target)
 
     def _load_target(self, option: str) -> Target:
         from gateprobe.provision import MOCK_TARGET, start_bundled_mock
@@ -158,7 +171,8 @@ class ScenarioFile(pytest.File):
         for scenario in scenarios:
             for instance in scenario.instances():
                 item: ScenarioItem = ScenarioItem.from_parent(
-                    self, name=instance.name, instance=instance)
+                    self, name=instance.name, instance=instance
+                )
                 item.add_marker("gateprobe")
                 for mark in scenario.marks:
                     self.config.addinivalue_line("markers", f"{mark}: scenario mark")
@@ -188,8 +202,9 @@ class ScenarioItem(pytest.Item):
         if outcome.verdict == "fail":
             raise ScenarioFailure(outcome)
 
-    def repr_failure(self, excinfo: pytest.ExceptionInfo[BaseException],
-                     style: Any = None) -> str | Any:
+    def repr_failure(
+        self, excinfo: pytest.ExceptionInfo[BaseException], style: Any = None
+    ) -> str | Any:
         if isinstance(excinfo.value, ScenarioFailure):
             session: _GateprobeSession = self.config.stash[_SESSION]
             return format_failure(self.instance, excinfo.value.outcome, session.target)

@@ -20,8 +20,10 @@ def _short(value: Any, limit: int = 300) -> str:
 def format_failure(instance: Instance, outcome: Outcome, target: Target) -> str:
     redactor = target.redactor()
     scenario = instance.scenario
-    out = [f"scenario {instance.name}: {scenario.title}",
-           f"  {scenario.path}:{scenario.line}  (target {target.name})"]
+    out = [
+        f"scenario {instance.name}: {scenario.title}",
+        f"  {scenario.path}:{scenario.line}  (target {target.name})",
+    ]
     for number, line in enumerate(scenario.source_lines(), start=scenario.line):
         out.append(f"  {number:>4} | {line}")
     if outcome.values:
@@ -38,8 +40,10 @@ def format_failure(instance: Instance, outcome: Outcome, target: Target) -> str:
                 out.append(f"      expected: {redactor.text(_short(failure.expected))}")
                 out.append(f"      actual:   {redactor.text(_short(failure.actual))}")
         for failure, deviation in record.deviations:
-            out.append(f"  ~ {failure.check} (declared deviation: {deviation.reason}): "
-                       f"{redactor.text(failure.message)}")
+            out.append(
+                f"  ~ {failure.check} (declared deviation: {deviation.reason}): "
+                f"{redactor.text(failure.message)}"
+            )
         if record.exchange is not None and record.failures:
             out.extend(_exchange_lines(record.exchange.to_dict(redactor)))
     return "\n".join(out)
@@ -51,20 +55,23 @@ def _exchange_lines(ex: dict[str, Any]) -> list[str]:
     lines += [f"  > {k}: {v}" for k, v in request["headers"].items()]
     if request["body"]:
         lines.append(f"  > {_short(request['body'], 600)}")
-    lines.append(f"  < HTTP {ex['status']}  ({ex['elapsed_ms']} ms, first byte "
-                 f"{ex['ttfb_ms']} ms)")
+    lines.append(f"  < HTTP {ex['status']}  ({ex['elapsed_ms']} ms, first byte {ex['ttfb_ms']} ms)")
     lines += [f"  < {k}: {v}" for k, v in ex["headers"].items()]
     if ex["body"]:
         lines.append(f"  < {_short(ex['body'], 1200)}")
     for event in ex["events"][:40]:
         name = f"event: {event['event']} " if event["event"] else ""
-        lines.append(f"  < [{event['index']:>3} +{event['t_ms']:>9.1f} ms] {name}"
-                     f"data: {_short(event['data'], 200)}")
+        lines.append(
+            f"  < [{event['index']:>3} +{event['t_ms']:>9.1f} ms] {name}"
+            f"data: {_short(event['data'], 200)}"
+        )
     if len(ex["events"]) > 40:
         lines.append(f"  < … {len(ex['events']) - 40} more events")
     for element in ex["elements"][:40]:
-        lines.append(f"  < [{element['index']:>3} +{element['t_ms']:>9.1f} ms] "
-                     f"{_short(element['text'], 200)}")
+        lines.append(
+            f"  < [{element['index']:>3} +{element['t_ms']:>9.1f} ms] "
+            f"{_short(element['text'], 200)}"
+        )
     if ex["stream_problem"]:
         lines.append(f"  ! stream: {ex['stream_problem']}")
     if ex["error"]:

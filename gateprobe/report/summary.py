@@ -25,7 +25,9 @@ __all__ = ["RESULT_PROPERTY", "SummaryWriter", "area_table", "result_record"]
 RESULT_PROPERTY = "gateprobe_result"
 
 
-def result_record(instance: Instance, outcome: Outcome, target: Target, strict: bool) -> dict[str, Any]:
+def result_record(
+    instance: Instance, outcome: Outcome, target: Target, strict: bool
+) -> dict[str, Any]:
     redactor = target.redactor()
     verdict = outcome.verdict
     if verdict == "deviation" and strict:
@@ -47,8 +49,11 @@ def result_record(instance: Instance, outcome: Outcome, target: Target, strict: 
                 "name": record.step.name,
                 "status": record.exchange.status if record.exchange else None,
                 "elapsed_ms": round(record.exchange.elapsed * 1000, 3) if record.exchange else None,
-                "ttfb_ms": (round(record.exchange.ttfb * 1000, 3)
-                            if record.exchange and record.exchange.ttfb is not None else None),
+                "ttfb_ms": (
+                    round(record.exchange.ttfb * 1000, 3)
+                    if record.exchange and record.exchange.ttfb is not None
+                    else None
+                ),
                 "checks": record.checks_run,
                 "failures": [
                     {"check": f.check, "message": redactor.text(f.message), "where": f.where}
@@ -86,7 +91,9 @@ class SummaryWriter:
         summary = {
             "gateprobe": __version__,
             "target": self.target.metadata(),
-            "strict": bool(config.getoption("--gateprobe-strict") or config.getini("gateprobe_strict")),
+            "strict": bool(
+                config.getoption("--gateprobe-strict") or config.getini("gateprobe_strict")
+            ),
             "started": self.started,
             "finished": time.time(),
             "totals": {v: totals.get(v, 0) for v in ("pass", "fail", "skip", "deviation")},
