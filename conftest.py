@@ -1,5 +1,8 @@
-"""Root conftest: keeps the repository's own test run self-contained.
+"""Root conftest of the gateprobe repository.
 
-The harness's tests live in tests/ (see pyproject's testpaths). The scenario suites under
-suites/ are collected by the gateprobe pytest plugin once it exists (issue: scenario engine).
+The ``gateprobe`` pytest plugin comes from the package's ``pytest11`` entry point, and
+pyproject.toml sets ``gateprobe_target = "mock"`` with ``testpaths = ["tests", "suites"]``:
+so a bare ``pytest`` here runs the harness's own tests and the conformance suites, the
+latter against a bundled mock that each pytest process starts and provisions for itself.
+Pass ``--gateprobe-target FILE`` to run the suites against another gateway instead.
 """

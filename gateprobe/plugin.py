@@ -118,7 +118,8 @@ class _GateprobeSession:
             path.resolve() == MOCK_TARGET.resolve() and not os.environ.get("GATEPROBE_MOCK_URL")
         ):
             self.mock, env = start_bundled_mock(path)
-            os.environ.update(env)
+            # Only this target sees the provisioned keys; the process environment stays as it was.
+            return load_target(path, env={**os.environ, **env})
         return load_target(path)
 
     def close(self) -> None:
