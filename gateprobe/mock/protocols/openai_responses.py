@@ -197,6 +197,8 @@ class ResponsesWriter(WriterBase):
     def frames(self, call: Call, spec: Spec, c: Completion) -> list[Frame]:
         frames: list[Frame] = []
         spec.options["response_id"] = f"resp_{c.digest}"  # response.failed keeps the same id
+        # ... and is the full Response object too (tools, tool_choice, ... as the spec requires)
+        spec.options["in_progress"] = self._response(call, spec, c, "in_progress")
 
         def event(kind: str, tokens: int = 0, **data: Any) -> None:
             payload = {"type": kind, "sequence_number": len(frames), **data}
@@ -285,6 +287,7 @@ class ResponsesWriter(WriterBase):
 
     def error_frames(self, call: Call, spec: Spec, error: GatewayError, sent: int) -> list[bytes]:
         failed = {
+            **spec.options.get("in_progress", {}),
             "id": spec.options.get("response_id", f"resp_{call.request_id}"),
             "object": "response",
             "created_at": call.created,
