@@ -55,7 +55,7 @@ class Scenario:
         names = list(self.parameters)
         for combo in itertools.product(*(self.parameters[n] for n in names)):
             params = dict(zip(names, combo, strict=True))
-            yield Instance(self, params, "-".join(str(v) for v in combo))
+            yield Instance(self, params, "-".join(_param_label(v) for v in combo))
 
     def source_lines(self) -> list[str]:
         try:
@@ -63,6 +63,13 @@ class Scenario:
         except OSError:
             return []
         return lines[self.line - 1 : self.end_line]
+
+
+def _param_label(value: Any) -> str:
+    """A short id for a parameter value: a mapping's ``id`` (or first value), else the value."""
+    if isinstance(value, dict) and value:
+        return str(value.get("id", next(iter(value.values()))))
+    return str(value)
 
 
 @dataclass(frozen=True)
