@@ -84,6 +84,9 @@ def validate_document(doc: YamlDocument, schema: str, path: Path) -> None:
         extra = _extra_name(error)
         if extra:
             field = f"{field}.{extra}" if field else extra
+    elif "propertyNames" in error.absolute_schema_path and isinstance(error.instance, str):
+        # A bad key name: point at that key, not at the mapping holding it.
+        field = f"{field}.{error.instance}" if field else error.instance
     line = doc.line_of(field) if field else doc.first_line
     raise UsageError(message, file=str(path), line=line, field=field or "<document>")
 

@@ -173,6 +173,7 @@ def _validate(files: list[Path]) -> int:
     from gateprobe.target import load_target
 
     checked = 0
+    seen: dict[str, str] = {}  # scenario id -> where it was first defined
     for given in files:
         paths = scenario_files(given) if given.is_dir() else [given]
         if not given.exists():
@@ -185,7 +186,15 @@ def _validate(files: list[Path]) -> int:
             if is_target:
                 load_target(path, env=_PermissiveEnv())
             else:
-                load_scenarios(path, given if given.is_dir() else None)
+                for scenario in load_scenarios(path, given if given.is_dir() else None):
+                    first = seen.setdefault(scenario.id, f"{path}:{scenario.line}")
+                    if first != f"{path}:{scenario.line}":
+                        raise UsageError(
+                            f"duplicate scenario id {scenario.id!r} (first at {first})",
+                            file=str(path),
+                            line=scenario.line,
+                            field="id",
+                        )
             checked += 1
             print(f"ok  {path}")
     print(f"{checked} file(s) valid")
@@ -199,7 +208,7 @@ class _PermissiveEnv(dict[str, str]):
         return True
 
     def __getitem__(self, key: str) -> str:
-        return "set"
+        return self.get(key)
 
     def get(self, key: str, default: object = None) -> str:
         return "http://validated.invalid" if key.endswith("_URL") else "set"

@@ -92,7 +92,8 @@ def build_request(spec: Mapping[str, Any], target: Target) -> BuiltRequest:
     if protocol is not None and protocol not in PROTOCOLS:
         raise UsageError(f"unknown protocol {protocol!r} (known: {', '.join(PROTOCOLS)})")
     stream_flag = spec.get("stream", False)
-    headers: dict[str, str] = dict(target.headers)
+    # Header names are kept lower-case, so an override or a removal hits whatever case it names.
+    headers: dict[str, str] = {k.lower(): v for k, v in target.headers.items()}
     query: dict[str, str] = {str(k): str(v) for k, v in (spec.get("query") or {}).items()}
     json_body: Any = None
     content: bytes | None = None
@@ -140,9 +141,9 @@ def build_request(spec: Mapping[str, Any], target: Target) -> BuiltRequest:
     secret = _apply_auth(spec, target, protocol, headers, query)
     for name, value in (spec.get("headers") or {}).items():
         if value is None:
-            headers.pop(name, None)
+            headers.pop(str(name).lower(), None)
         else:
-            headers[name] = str(value)
+            headers[str(name).lower()] = str(value)
     if query:
         from urllib.parse import urlencode
 

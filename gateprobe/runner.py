@@ -115,7 +115,9 @@ def run_instance(instance: Instance, target: Target, client: httpx.Client) -> Ou
     for step in scenario.steps:
         record = StepRecord(step)
         records.append(record)
-        context = {"target": target.template_view(), **values}
+        # "{prefix}" and "{key}" stay as they are, for build_request to fill in.
+        passthrough = {"prefix": "{prefix}", "key": "{key}"}
+        context = {"target": target.template_view(), **passthrough, **values}
         try:
             spec = render(step.request, context)
             expect = render(step.expect, context)

@@ -20,7 +20,9 @@ from gateprobe.templating import names_in
 
 __all__ = ["Instance", "Scenario", "Step", "load_scenarios", "scenario_files"]
 
-CONTEXT_ROOTS = {"target"}
+# Filled in by build_request, not by templating: ``{prefix}`` (the protocol's path prefix in a
+# raw ``path``) and ``{key}`` (the secret in ``auth: raw:<value>``).
+CONTEXT_ROOTS = {"target", "prefix", "key"}
 
 
 @dataclass(frozen=True)
@@ -116,12 +118,13 @@ def load_scenarios(path: Path, suites_root: Path | None = None) -> list[Scenario
                     )
             for part in ("request", "expect"):
                 for name in names_in(raw.get(part)) - known:
+                    site = _template_site(raw.get(part), name, f"{prefix}.{part}")
                     raise UsageError(
                         f"template names {name!r}, which is neither a parameter, a value saved "
                         f"by an earlier step, nor 'target'",
                         file=str(path),
-                        line=doc.line_of(f"{prefix}.{part}"),
-                        field=f"{prefix}.{part}",
+                        line=doc.line_of(site),
+                        field=site,
                     )
             save = dict(raw.get("save") or {})
             known |= set(save)
@@ -143,8 +146,13 @@ def load_scenarios(path: Path, suites_root: Path | None = None) -> list[Scenario
                 title=data["title"],
                 area=area,
                 path=path,
-                line=doc.first_line,
-                end_line=starts[position + 1] - 1,
+                # The first key's line, past any comments that open the document.
+                line=min(
+                    (n for k, n in doc.lines.items() if "." not in k and "[" not in k),
+                    default=doc.first_line,
+                ),
+                # The line before the next document's `---`, or the last line of the file.
+                end_line=starts[position + 1] - (2 if position + 1 < len(docs) else 1),
                 steps=tuple(steps),
                 capabilities=tuple(requires.get("capabilities") or ()),
                 key_kinds=tuple(requires.get("keys") or ()),
@@ -154,6 +162,19 @@ def load_scenarios(path: Path, suites_root: Path | None = None) -> list[Scenario
             )
         )
     return scenarios
+
+
+def _template_site(value: Any, name: str, path: str) -> str:
+    """The field path of the first value whose templates name ``name`` (for error messages)."""
+    if isinstance(value, dict):
+        for key, item in value.items():
+            if name in names_in(key) | names_in(item):
+                return _template_site(item, name, f"{path}.{key}")
+    elif isinstance(value, list):
+        for i, item in enumerate(value):
+            if name in names_in(item):
+                return _template_site(item, name, f"{path}[{i}]")
+    return path
 
 
 def _area_of(path: Path, suites_root: Path | None) -> str:

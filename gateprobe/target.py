@@ -145,7 +145,11 @@ def load_target(path: str | Path, env: Mapping[str, str] | None = None) -> Targe
         raise UsageError("target file not found", file=str(path))
     docs = load_documents(path)
     if len(docs) != 1:
-        raise UsageError("a target file holds exactly one YAML document", file=str(path))
+        raise UsageError(
+            "a target file holds exactly one YAML document",
+            file=str(path),
+            line=docs[1].first_line if len(docs) > 1 else None,
+        )
     doc = docs[0]
     if not isinstance(doc.data, dict):
         raise UsageError("the top level must be a mapping", file=str(path), line=doc.first_line)

@@ -14,6 +14,9 @@ from typing import Any
 __all__ = ["TemplateError", "names_in", "render", "resolve_path"]
 
 _EXPR = re.compile(r"(?<!\{)\{([A-Za-z_][A-Za-z0-9_-]*(?:\.[A-Za-z0-9_-]+|\[-?\d+\])*)\}(?!\})")
+# ``{{``, ``}}`` or one expression, scanned left to right: escapes are undone in the template
+# text only, never in the values substituted into it.
+_TOKEN = re.compile(r"\{\{|\}\}|\{([A-Za-z_][A-Za-z0-9_-]*(?:\.[A-Za-z0-9_-]+|\[-?\d+\])*)\}")
 _NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_-]*")
 _STEP = re.compile(r"\.([A-Za-z0-9_-]+)|\[(-?\d+)\]")
 
@@ -56,8 +59,7 @@ def render(value: Any, context: Mapping[str, Any]) -> Any:
         whole = _EXPR.fullmatch(value)
         if whole is not None:
             return resolve_path(context, whole.group(1))
-        rendered = _EXPR.sub(lambda m: str(resolve_path(context, m.group(1))), value)
-        return rendered.replace("{{", "{").replace("}}", "}")
+        return _TOKEN.sub(lambda m: _substitute(m, context), value)
     if isinstance(value, list):
         return [render(v, context) for v in value]
     if isinstance(value, dict):
@@ -65,12 +67,19 @@ def render(value: Any, context: Mapping[str, Any]) -> Any:
     return value
 
 
+def _substitute(match: re.Match[str], context: Mapping[str, Any]) -> str:
+    if match.group(1) is None:
+        return match.group(0)[0]
+    return str(resolve_path(context, match.group(1)))
+
+
 def names_in(value: Any) -> set[str]:
     """The root names a value's templates refer to (for load-time checks)."""
     found: set[str] = set()
     if isinstance(value, str):
-        for match in _EXPR.finditer(value):
-            found.add(re.split(r"[.\[]", match.group(1), maxsplit=1)[0])
+        for match in _TOKEN.finditer(value):
+            if match.group(1) is not None:
+                found.add(re.split(r"[.\[]", match.group(1), maxsplit=1)[0])
     elif isinstance(value, list):
         for item in value:
             found |= names_in(item)

@@ -101,7 +101,7 @@ def error_envelope(ctx: CheckContext, wanted: Any) -> None:
         where, message = problems[0]
         raise CheckFailed(
             "error_envelope",
-            f"not a {kind} error envelope: {where}: {message}",
+            f"not a valid {kind} error envelope: {where}: {message}",
             expected=f"{kind} envelope",
             actual=message,
             where=where,

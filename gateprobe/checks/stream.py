@@ -173,6 +173,22 @@ def _gemini(events: list[tuple[int, str | None, Any]], kind: str) -> None:
             raise _fail(f"the stream carries an error: {str(data['error'])[:120]}", label)
         if "candidates" not in data and "promptFeedback" not in data:
             raise _fail("an element has no candidates", f"{label}.candidates")
+    # Gemini streams have no terminator: the finishReason (or a blocked prompt) ends them.
+    finished = any(
+        isinstance(data, dict)
+        and (
+            any(isinstance(c, dict) and c.get("finishReason") for c in data.get("candidates") or [])
+            or bool((data.get("promptFeedback") or {}).get("blockReason"))
+        )
+        for _, _, data in events
+    )
+    if not finished:
+        raise _fail(
+            "no candidate carries a finishReason: the stream was cut short",
+            "events[*].candidates[*].finishReason",
+            "a finishReason",
+            None,
+        )
 
 
 @check("stream")
@@ -204,11 +220,46 @@ def stream(ctx: CheckContext, wanted: Any) -> None:
         _openai_chat(events)
 
 
+def _carries_output(protocol: str | None, name: str | None, text: str) -> bool:
+    """Whether an event carries generated output (a token), not just framing or metadata."""
+    try:
+        data = json.loads(text)
+    except ValueError:
+        return text.strip() != "[DONE]"
+    if not isinstance(data, dict):
+        return False
+    kind: str = data["type"] if isinstance(data.get("type"), str) else name or ""
+    if protocol == "anthropic":
+        return kind == "content_block_delta"
+    if kind.startswith("response."):
+        return kind.endswith(".delta")
+    if "candidates" in data:
+        return any(
+            isinstance(c, dict) and (c.get("content") or {}).get("parts")
+            for c in data["candidates"] or []
+        )
+    for choice in data.get("choices") or []:
+        delta = choice.get("delta") if isinstance(choice, dict) else None
+        if isinstance(delta, dict) and any(
+            delta.get(field)
+            for field in ("content", "tool_calls", "function_call", "refusal", "reasoning_content")
+        ):
+            return True
+    return False
+
+
 @check("max_ttft_ms")
 def max_ttft_ms(ctx: CheckContext, limit: float) -> None:
-    """The first event (or array element) arrives within the given milliseconds."""
-    firsts = [e.time for e in ctx.exchange.events[:1]] + [e.time for e in ctx.exchange.elements[:1]]
-    if not firsts:
+    """The first token (first event carrying output) arrives within the given milliseconds.
+
+    Framing that gateways send before any output (an OpenAI role chunk, Anthropic's
+    message_start, ping and content_block_start) does not count; a stream in which no event
+    carries output is timed by its first event.
+    """
+    frames = [(e.index, e.time, e.event, e.data) for e in ctx.exchange.events] + [
+        (e.index, e.time, None, e.text) for e in ctx.exchange.elements
+    ]
+    if not frames:
         raise CheckFailed(
             "max_ttft_ms",
             "no event arrived",
@@ -216,12 +267,15 @@ def max_ttft_ms(ctx: CheckContext, limit: float) -> None:
             actual=None,
             where="events",
         )
-    actual = min(firsts) * 1000
+    label = "element" if ctx.exchange.elements else "event"
+    output = [f for f in frames if _carries_output(ctx.protocol, f[2], f[3])]
+    index, at, _, _ = output[0] if output else frames[0]
+    actual = at * 1000
     if actual > float(limit):
         raise CheckFailed(
             "max_ttft_ms",
-            f"first event after {actual:.1f} ms, limit {limit} ms",
+            f"first token after {actual:.1f} ms ({label}[{index}]), limit {limit} ms",
             expected=f"<= {limit} ms",
             actual=round(actual, 1),
-            where="events[0]",
+            where=f"{label}[{index}]",
         )

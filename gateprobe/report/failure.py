@@ -46,7 +46,8 @@ def format_failure(instance: Instance, outcome: Outcome, target: Target) -> str:
             )
         if record.exchange is not None and record.failures:
             out.extend(_exchange_lines(record.exchange.to_dict(redactor)))
-    return "\n".join(out)
+    # The scenario's own lines may carry a secret too (a literal key, a key in a body).
+    return redactor.text("\n".join(out))
 
 
 def _exchange_lines(ex: dict[str, Any]) -> list[str]:
