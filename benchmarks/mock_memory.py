@@ -11,10 +11,11 @@ cache keyed on content would show up as growth.
     .venv/bin/python benchmarks/mock_memory.py
     .venv/bin/python benchmarks/mock_memory.py --small 200 --large 400      # a smoke run
 
-What the mock keeps is bounded by its configuration: ``usage_log_size`` records (default
-10,000) and ``ledger_size`` ledger entries (default 100,000). The run prints both bounds:
-growth between the two readings includes the ledger filling up to its bound. ``--config``
-passes a configuration file to the mock, for instance to try a smaller ``ledger_size``.
+What the mock keeps is bounded by its configuration: ``usage_log_size`` records and
+``ledger_size`` ledger entries (both 10,000 by default, so both are full by the first
+reading). The run prints both bounds: with a larger bound, growth between the two readings
+includes the record filling up to it. ``--config`` passes a configuration file to the mock,
+for instance to try another ``ledger_size``.
 """
 
 from __future__ import annotations

@@ -102,9 +102,7 @@ def handle_admin(state: MockState, request: Request, body: Any) -> tuple[int, di
     if route == "usage" and method == "GET":
         return 200, {"records": state.usage.recent(_limit(request)), "daily": state.usage.daily()}
     if route == "requests" and method == "GET":
-        limit = _limit(request)
-        items = list(state.received)
-        return 200, {"requests": items[-limit:] if limit else items}
+        return 200, {"requests": state.received_records(_limit(request))}
     if route.startswith("keys/") and method in ("PUT", "PATCH"):
         name = route[len("keys/") :]
         if not isinstance(body, dict):

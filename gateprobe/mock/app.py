@@ -157,10 +157,11 @@ class MockGateway:
         """The route for ``path``, the protocol whose envelope its errors use, a path model."""
         route = self._routes.get(path)
         if route is not None:
-            if path == "/v1/models" and _anthropic_headers(headers):
-                return route, "anthropic", None
-            if self._gemini_v1_models(path, headers):
-                return route, "gemini", None
+            if path == "/v1/models":  # the only exact route that other protocols share
+                if _anthropic_headers(headers):
+                    return route, "anthropic", None
+                if self._gemini_v1_models(path, headers):
+                    return route, "gemini", None
             return route, route.protocol, None
         for prefix in self._gemini_prefixes():
             if path == prefix:
@@ -198,10 +199,11 @@ class MockGateway:
         log: dict[str, Any] = {"request_id": request_id, "path": path, "status": 200}
         response_started = False
 
-        async def tracked_send(message: MutableMapping[str, Any]) -> None:
+        def tracked_send(message: MutableMapping[str, Any]) -> Awaitable[None]:
+            # a plain function handing back the server's awaitable: no coroutine per send
             nonlocal response_started
             response_started = True
-            await send(message)
+            return send(message)
 
         try:
             if route is None:
@@ -292,15 +294,16 @@ class MockGateway:
     def _call(self, writer: Writer) -> Handler:
         state = self.state
 
-        async def handler(
+        def handler(
             request: Request,
             request_id: str,
             send: Send,
             receive: Receive,
             path_model: str | None,
             log: dict[str, Any],
-        ) -> None:
-            await run_call(state, writer, request, request_id, send, receive, path_model, log)
+        ) -> Awaitable[None]:
+            # hands back run_call's coroutine: no extra coroutine per request
+            return run_call(state, writer, request, request_id, send, receive, path_model, log)
 
         return handler
 

@@ -12,7 +12,16 @@ from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
 from urllib.parse import parse_qsl
 
-__all__ = ["Disconnect", "Receive", "Request", "Scope", "Send", "json_bytes", "read_body"]
+__all__ = [
+    "Disconnect",
+    "Receive",
+    "Request",
+    "Scope",
+    "Send",
+    "json_bytes",
+    "parse_query",
+    "read_body",
+]
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
@@ -32,19 +41,24 @@ class Request:
         self.method: str = scope["method"]
         self.path: str = scope["path"]
         self.raw_query: bytes = scope.get("query_string", b"")
-        self.headers: dict[str, str] = {}
-        for name, value in scope["headers"]:
-            key = name.decode("latin-1").lower()
-            if key not in self.headers:  # the first of repeated headers wins
-                self.headers[key] = value.decode("latin-1")
+        # reversed: the first of repeated headers wins
+        self.headers: dict[str, str] = {
+            name.decode("latin-1").lower(): value.decode("latin-1")
+            for name, value in reversed(scope["headers"])
+        }
         self.body = body
         self._query: dict[str, str] | None = None
 
     @property
     def query(self) -> dict[str, str]:
         if self._query is None:
-            self._query = dict(parse_qsl(self.raw_query.decode("latin-1"), keep_blank_values=True))
+            self._query = parse_query(self.raw_query)
         return self._query
+
+
+def parse_query(raw: bytes) -> dict[str, str]:
+    """The query string as a dictionary (the last of repeated parameters wins)."""
+    return dict(parse_qsl(raw.decode("latin-1"), keep_blank_values=True)) if raw else {}
 
 
 async def read_body(scope: Scope, receive: Receive, limit: int) -> bytes:
@@ -57,10 +71,15 @@ async def read_body(scope: Scope, receive: Receive, limit: int) -> bytes:
             except ValueError:
                 pass
             break
+    message = await receive()
+    if not message.get("more_body", False) and message["type"] != "http.disconnect":
+        body: bytes = message.get("body", b"")  # the usual case: the whole body at once
+        if len(body) > limit:
+            raise BodyTooLarge
+        return body
     chunks: list[bytes] = []
     size = 0
     while True:
-        message = await receive()
         if message["type"] == "http.disconnect":
             break
         chunk = message.get("body", b"")
@@ -71,6 +90,7 @@ async def read_body(scope: Scope, receive: Receive, limit: int) -> bytes:
             chunks.append(chunk)
         if not message.get("more_body", False):
             break
+        message = await receive()
     return chunks[0] if len(chunks) == 1 else b"".join(chunks)
 
 
@@ -112,32 +132,36 @@ class Disconnect:
     stream ends as soon as nobody is listening.
     """
 
+    __slots__ = ("_task", "gone")
+
     def __init__(self, receive: Receive) -> None:
-        self.event = asyncio.Event()
+        self.gone = False  # set by the watcher when the client has gone
         self._task = asyncio.get_running_loop().create_task(self._watch(receive))
 
     async def _watch(self, receive: Receive) -> None:
         while True:
             message = await receive()
             if message["type"] == "http.disconnect":
-                self.event.set()
+                self.gone = True
                 return
-
-    @property
-    def gone(self) -> bool:
-        return self.event.is_set()
 
     async def sleep(self, seconds: float) -> bool:
         """Sleep up to ``seconds``; True when the client disconnected meanwhile."""
-        if self.event.is_set():
+        if self.gone:
             return True
         if seconds <= 0:
             return False
-        try:
-            await asyncio.wait_for(self.event.wait(), seconds)
-        except TimeoutError:
-            return False
-        return True
+        task = self._task
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + seconds
+        if not task.done():
+            await asyncio.wait((task,), timeout=seconds)  # the watcher ends on a disconnect
+            if self.gone:
+                return True
+        remaining = deadline - loop.time()
+        if remaining > 0:  # the watcher itself failed: nothing can end the wait early
+            await asyncio.sleep(remaining)
+        return False
 
     def close(self) -> None:
         self._task.cancel()

@@ -11,7 +11,7 @@ malformed; one that is absent is missing. Both end as 401 in the route's envelop
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from typing import NamedTuple
 
 from gateprobe.mock.asgi import Request
 from gateprobe.mock.errors import GatewayError
@@ -19,8 +19,7 @@ from gateprobe.mock.errors import GatewayError
 __all__ = ["Credential", "present_credential"]
 
 
-@dataclass(frozen=True)
-class Credential:
+class Credential(NamedTuple):
     secret: str
     source: str  # the header or parameter it came from
 

@@ -99,7 +99,7 @@ class MockConfig:
     rpm: int | None = None  # default requests per window per key; None: unlimited
     rate_window_seconds: float = 60.0
     usage_log_size: int = 10_000
-    ledger_size: int = 100_000
+    ledger_size: int = 10_000
     embedding_dimensions: int = 16
     accounts: tuple[AccountConfig, ...] = ()
     keys: tuple[KeyConfig, ...] = ()

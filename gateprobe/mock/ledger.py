@@ -4,13 +4,21 @@ Every mutation takes one lock and holds it for a few dictionary operations, so a
 reservation against a key's quota and its account's balance is atomic even when the admin
 API and the request path run on different threads. A reservation is the largest cost the
 call could have; settling can therefore only refund, and no balance ever goes below zero.
+
+The record of finished reservations is bounded (``ledger_size``) and kept compactly: one
+tuple per entry, turned into a dictionary only when read (``recent``). Running totals per
+account and per key (``snapshot``) stay exact however many entries have rolled off, so
+balances can always be reconciled: for an account whose balance was not set by hand,
+``initial balance - balance == debited + open`` (its ``account_totals`` row).
 """
 
 from __future__ import annotations
 
+import itertools
 import threading
 import time
 from collections import deque
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -42,7 +50,7 @@ class KeyState:
         return self.config.name
 
 
-@dataclass
+@dataclass(slots=True)
 class Reservation:
     request_id: str
     key: str
@@ -59,6 +67,46 @@ class _Totals:
     requests: int = 0
 
 
+class _Tally:
+    """Exact running totals of the finished reservations of one account or one key."""
+
+    __slots__ = ("charged", "debited", "refunded", "requests", "rolled_back", "settled")
+
+    def __init__(self) -> None:
+        self.requests = 0  # finished reservations: settled + rolled_back
+        self.settled = 0
+        self.rolled_back = 0
+        self.charged = 0  # cost confirmed by settling (what the entries' "charged" add up to)
+        self.refunded = 0  # returned in full by rollbacks
+        self.debited = 0  # what finished reservations took from the balance for good
+
+    def row(self, open_amount: int) -> dict[str, int]:
+        return {
+            "requests": self.requests,
+            "settled": self.settled,
+            "rolled_back": self.rolled_back,
+            "charged": self.charged,
+            "refunded": self.refunded,
+            "debited": self.debited,
+            "open": open_amount,  # still reserved by calls in flight
+        }
+
+
+# An entry: request_id, key, account, reserved, charged, state, time, detail keys, *values.
+_Entry = tuple[Any, ...]
+_ENTRY_FIELDS = ("request_id", "key", "account", "reserved", "charged", "state", "time")
+_DETAIL_AT = len(_ENTRY_FIELDS)
+_MAX_SHAPES = 64  # distinct detail key sets shared between entries
+
+
+def _entry_dict(entry: _Entry) -> dict[str, Any]:
+    out = dict(zip(_ENTRY_FIELDS, entry, strict=False))
+    keys = entry[_DETAIL_AT]
+    if keys:
+        out.update(zip(keys, entry[_DETAIL_AT + 1 :], strict=True))
+    return out
+
+
 @dataclass
 class Ledger:
     """Balances and the append-only record of what each request was charged."""
@@ -67,12 +115,15 @@ class Ledger:
     balances: dict[str, int] = field(default_factory=dict)
     keys: dict[str, KeyState] = field(default_factory=dict)
     by_secret: dict[str, KeyState] = field(default_factory=dict)
-    entries: deque[dict[str, Any]] = field(default_factory=deque)
+    entries: deque[_Entry] = field(default_factory=deque)
     open: dict[str, Reservation] = field(default_factory=dict)
     totals: _Totals = field(default_factory=_Totals)
+    account_totals: dict[str, _Tally] = field(default_factory=dict)
+    key_totals: dict[str, _Tally] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         self._lock = threading.Lock()
+        self._shapes: dict[tuple[str, ...], tuple[str, ...]] = {}
         self.reset(self.config)
 
     # -- setup ---------------------------------------------------------------------------
@@ -86,6 +137,8 @@ class Ledger:
             self.entries = deque(maxlen=config.ledger_size)
             self.open = {}
             self.totals = _Totals()
+            self.account_totals = {}
+            self.key_totals = {}
 
     def put_key(self, key: KeyConfig) -> KeyState:
         """Create or replace a key; its remaining quota restarts from ``key.quota``."""
@@ -127,7 +180,7 @@ class Ledger:
             self.open[request_id] = reservation
             return reservation
 
-    def settle(self, reservation: Reservation, cost: int, *, detail: dict[str, Any]) -> int:
+    def settle(self, reservation: Reservation, cost: int, *, detail: Mapping[str, Any]) -> int:
         """Confirm ``cost`` (at most the reserved amount) and refund the rest. Idempotent."""
         with self._lock:
             if reservation.state != "reserved":
@@ -144,6 +197,11 @@ class Ledger:
             self.open.pop(reservation.request_id, None)
             self.totals.settled += cost
             self.totals.requests += 1
+            for tally in self._tallies(reservation):
+                tally.requests += 1
+                tally.settled += 1
+                tally.charged += cost
+                tally.debited += cost + extra
             self._record(reservation, "settled", cost, detail)
             return cost
 
@@ -152,12 +210,20 @@ class Ledger:
         with self._lock:
             if reservation.state != "reserved":
                 return
-            if "no-rollback" not in self.config.defects:
+            kept = "no-rollback" in self.config.defects
+            if not kept:
                 self._credit(reservation, reservation.amount)
                 self.totals.refunded += reservation.amount
             reservation.state = "rolled_back"
             self.open.pop(reservation.request_id, None)
             self.totals.requests += 1
+            for tally in self._tallies(reservation):
+                tally.requests += 1
+                tally.rolled_back += 1
+                if kept:
+                    tally.debited += reservation.amount
+                else:
+                    tally.refunded += reservation.amount
             self._record(reservation, "rolled_back", 0, {"reason": reason})
 
     def _credit(self, reservation: Reservation, amount: int) -> None:
@@ -166,20 +232,36 @@ class Ledger:
         if key is not None and key.remaining is not None:
             key.remaining += amount
 
+    def _tallies(self, reservation: Reservation) -> tuple[_Tally, _Tally]:
+        account = self.account_totals.get(reservation.account)
+        if account is None:
+            account = self.account_totals[reservation.account] = _Tally()
+        key = self.key_totals.get(reservation.key)
+        if key is None:
+            key = self.key_totals[reservation.key] = _Tally()
+        return account, key
+
     def _record(
-        self, reservation: Reservation, state: str, charged: int, detail: dict[str, Any]
+        self, reservation: Reservation, state: str, charged: int, detail: Mapping[str, Any]
     ) -> None:
+        keys = tuple(detail)
+        shared = self._shapes.get(keys)
+        if shared is not None:
+            keys = shared
+        elif len(self._shapes) < _MAX_SHAPES:
+            self._shapes[keys] = keys
         self.entries.append(
-            {
-                "request_id": reservation.request_id,
-                "key": reservation.key,
-                "account": reservation.account,
-                "reserved": reservation.amount,
-                "charged": charged,
-                "state": state,
-                "time": time.time(),
-                **detail,
-            }
+            (
+                reservation.request_id,
+                reservation.key,
+                reservation.account,
+                reservation.amount,
+                charged,
+                state,
+                time.time(),
+                keys,
+                *detail.values(),
+            )
         )
 
     # -- views ---------------------------------------------------------------------------
@@ -206,9 +288,33 @@ class Ledger:
                     "refunded": self.totals.refunded,
                     "requests": self.totals.requests,
                 },
+                **self._tally_rows(),
             }
+
+    def _tally_rows(self) -> dict[str, dict[str, dict[str, int]]]:
+        """Per-account and per-key totals of every reservation since the last reset."""
+        open_accounts: dict[str, int] = {}
+        open_keys: dict[str, int] = {}
+        for r in self.open.values():
+            open_accounts[r.account] = open_accounts.get(r.account, 0) + r.amount
+            open_keys[r.key] = open_keys.get(r.key, 0) + r.amount
+        empty = _Tally()
+        accounts = {**dict.fromkeys(self.balances), **dict.fromkeys(self.account_totals)}
+        keys = {**dict.fromkeys(self.keys), **dict.fromkeys(self.key_totals)}
+        return {
+            "account_totals": {
+                name: self.account_totals.get(name, empty).row(open_accounts.get(name, 0))
+                for name in accounts
+            },
+            "key_totals": {
+                name: self.key_totals.get(name, empty).row(open_keys.get(name, 0)) for name in keys
+            },
+        }
 
     def recent(self, limit: int) -> list[dict[str, Any]]:
         with self._lock:
-            items = list(self.entries)
-        return items[-limit:] if limit else items
+            if not limit or limit >= len(self.entries):
+                items = list(self.entries)
+            else:
+                items = list(itertools.islice(self.entries, len(self.entries) - limit, None))
+        return [_entry_dict(entry) for entry in items]

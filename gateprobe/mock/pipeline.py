@@ -13,9 +13,11 @@ Policies where the seeds are silent:
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -24,16 +26,16 @@ from gateprobe.mock.asgi import (
     Receive,
     Request,
     Send,
-    header_list,
     json_bytes,
     send_bytes,
 )
 from gateprobe.mock.auth import present_credential
-from gateprobe.mock.config import ChannelConfig, ModelConfig
+from gateprobe.mock.config import ChannelConfig, MockConfig, ModelConfig
 from gateprobe.mock.errors import GatewayError
 from gateprobe.mock.ledger import InsufficientQuota, KeyState, Reservation
 from gateprobe.mock.state import MockState
 from gateprobe.mock.upstream import (
+    NO_DIRECTIVES,
     Completion,
     DirectiveError,
     Directives,
@@ -57,7 +59,7 @@ class Spec:
     options: dict[str, Any] = field(default_factory=dict)
 
 
-@dataclass
+@dataclass(slots=True)
 class Call:
     request: Request
     request_id: str
@@ -76,7 +78,16 @@ Frame = tuple[bytes, int]  # bytes on the wire, completion tokens they carry
 
 
 class Writer(Protocol):
+    """A protocol's parser and renderer.
+
+    ``parse`` must depend only on the body, the path model, the query string and the
+    configuration when ``cacheable`` is true: its result is then shared by identical
+    requests, so ``render`` and ``frames`` must not change the spec or the completion.
+    """
+
     protocol: str
+    cacheable: bool
+    pure: bool  # render and frames depend on spec, completion, model, created, defects only
 
     def parse(self, body: Any, request: Request, path_model: str | None) -> Spec: ...
 
@@ -150,6 +161,146 @@ def _parse_json(body: bytes) -> Any:
         raise GatewayError(400, "invalid_json", "Request body is nested too deeply") from None
 
 
+class Parsed:
+    """What one request body parses to, and what the model generates for it.
+
+    Identical requests (same writer, path model, query string and body bytes, under the same
+    configuration object) share one ``Parsed`` from the state's ``ResultCache``, so nothing
+    in it is changed after it is made: not the spec, not the completions. ``completion``
+    only fills its memo, once per (model, chunks), with what ``generate`` returns for them.
+    """
+
+    __slots__ = (
+        "_completions",
+        "_outputs",
+        "base",
+        "config",
+        "directive_error",
+        "directives",
+        "spec",
+    )
+
+    def __init__(self, config: MockConfig, spec: Spec) -> None:
+        self.config = config
+        self.spec = spec
+        self.directive_error: str | None = None  # the name's directives do not parse
+        try:
+            # the model name without its directives, and the directives in it
+            self.base, self.directives = split_model(spec.model)
+        except DirectiveError as exc:
+            self.base, self.directives = spec.model, NO_DIRECTIVES
+            self.directive_error = str(exc)
+        self._completions: dict[tuple[str, int | None], Completion] = {}
+        self._outputs: dict[tuple[Any, ...], Any] = {}
+
+    def completion(self, model: ModelConfig, directives: Directives) -> Completion:
+        gen = self.spec.gen
+        assert gen is not None
+        memo = (model.id, directives.chunks)  # a model id names one ModelConfig per config
+        found = self._completions.get(memo)
+        if found is not None:
+            return found
+        reasoning = gen.reasoning if "reasoning" in model.capabilities else None
+        if gen.model != model.id or gen.reasoning != reasoning:
+            # directives in the name change timing, never the text
+            gen = dataclasses.replace(gen, model=model.id, reasoning=reasoning)
+        config = self.config
+        found = generate(
+            gen,
+            seed=config.seed,
+            min_tokens=config.min_output_tokens,
+            max_tokens=min(config.max_output_tokens, model.max_output_tokens),
+            directives=directives,
+        )
+        if len(self._completions) < 4:
+            self._completions[memo] = found
+        return found
+
+    def output(self, key: tuple[Any, ...]) -> Any:
+        """What ``keep`` kept under ``key``: a rendered answer, or None."""
+        return self._outputs.get(key)
+
+    def keep(self, key: tuple[Any, ...], value: Any) -> None:
+        outputs = self._outputs
+        if len(outputs) >= 4:  # keys carry the second of ``created``: old ones are dead
+            outputs.clear()
+        outputs[key] = value
+
+
+def _output_key(state: MockState, parsed: Parsed, kind: str, call: Call) -> tuple[Any, ...] | None:
+    """The memo key of a writer's pure output for ``call``, or None when it must be rendered.
+
+    A pure output (``Writer.pure``) depends on the spec and completion, the model, the
+    second ``created`` and the defects only; the completion is the one ``parsed`` made for
+    the model and the chunk count. Under another configuration than the one ``parsed`` was
+    made under (defects switched while the call was in flight) it is rendered afresh.
+    """
+    if state.config is not parsed.config:
+        return None
+    return (kind, call.model.id, call.directives.chunks, call.created)
+
+
+def _render(
+    state: MockState,
+    parsed: Parsed,
+    writer: Writer,
+    call: Call,
+    spec: Spec,
+    completion: Completion | None,
+) -> bytes:
+    key = _output_key(state, parsed, "render", call) if writer.pure else None
+    if key is not None:
+        body: bytes | None = parsed.output(key)
+        if body is not None:
+            return body
+    body = json_bytes(writer.render(call, spec, completion))
+    if key is not None:
+        parsed.keep(key, body)
+    return body
+
+
+def _frames(
+    state: MockState,
+    parsed: Parsed,
+    writer: Writer,
+    call: Call,
+    spec: Spec,
+    completion: Completion,
+) -> Sequence[Frame]:
+    key = _output_key(state, parsed, "frames", call) if writer.pure else None
+    if key is not None:
+        frames: Sequence[Frame] | None = parsed.output(key)
+        if frames is not None:
+            return frames
+    frames = tuple(writer.frames(call, spec, completion))
+    if key is not None:
+        parsed.keep(key, frames)
+    return frames
+
+
+def _parse(
+    state: MockState, writer: Writer, request: Request, request_id: str, path_model: str | None
+) -> Parsed:
+    """The parsed request, from the cache when an identical one was parsed before."""
+    config = state.config
+    cache = state.results
+    body = request.body
+    cache_key = (writer, path_model, request.raw_query, body)
+    parsed: Parsed | None = cache.get(cache_key) if writer.cacheable else None
+    remember = (request_id, request.method, request.path, request.raw_query, request.headers, body)
+    if parsed is not None and parsed.config is config:
+        state.remember(*remember)
+        return parsed
+    data = _parse_json(body)
+    state.remember(*remember)
+    if not isinstance(data, dict):
+        raise GatewayError(400, "invalid_request", "Request body must be a JSON object")
+    parsed = Parsed(config, writer.parse(data, request, path_model))
+    if writer.cacheable:
+        cache.put(cache_key, parsed, len(body) + len(request.raw_query))
+    return parsed
+
+
 def _milliseconds(text: str) -> float:
     value = float(text)
     if not 0 <= value <= 600_000:
@@ -157,38 +308,42 @@ def _milliseconds(text: str) -> float:
     return value
 
 
+_DIRECTIVE_HEADERS = frozenset(
+    ("x-gateprobe-directives", "x-gateprobe-ttft-ms", "x-gateprobe-itl-ms")
+)
+
+
 def _resolve(
-    state: MockState, spec: Spec, key: KeyState | None, protocol: str, request: Request
+    state: MockState, parsed: Parsed, key: KeyState | None, protocol: str, request: Request
 ) -> tuple[ModelConfig, Directives]:
-    try:
-        base, directives = split_model(spec.model)
-        header = request.headers.get("x-gateprobe-directives")
-        if header:
-            directives = directives.merged(Directives.parse(header.split(",")))
-        ttft = request.headers.get("x-gateprobe-ttft-ms")
-        if ttft is not None:
-            directives = directives.merged(Directives(ttft_ms=_milliseconds(ttft)))
-        itl = request.headers.get("x-gateprobe-itl-ms")
-        if itl is not None:
-            directives = directives.merged(Directives(itl_ms=_milliseconds(itl)))
-    except (DirectiveError, ValueError) as exc:
-        raise GatewayError(400, "invalid_directive", str(exc)) from None
-    not_found = GatewayError(
-        404,
-        "model_not_found",
-        f"The model '{spec.model}' does not exist or you do not have access to it",
-        param="model",
-    )
+    spec = parsed.spec
+    if parsed.directive_error is not None:
+        raise GatewayError(400, "invalid_directive", parsed.directive_error)
+    base, directives = parsed.base, parsed.directives
+    headers = request.headers
+    if not headers.keys().isdisjoint(_DIRECTIVE_HEADERS):
+        try:
+            header = headers.get("x-gateprobe-directives")
+            if header:
+                directives = directives.merged(Directives.parse(header.split(",")))
+            ttft = headers.get("x-gateprobe-ttft-ms")
+            if ttft is not None:
+                directives = directives.merged(Directives(ttft_ms=_milliseconds(ttft)))
+            itl = headers.get("x-gateprobe-itl-ms")
+            if itl is not None:
+                directives = directives.merged(Directives(itl_ms=_milliseconds(itl)))
+        except (DirectiveError, ValueError) as exc:
+            raise GatewayError(400, "invalid_directive", str(exc)) from None
     model = state.model(base)
     if (
         model is None
         or protocol not in model.protocols
         or spec.capability not in model.capabilities
     ):
-        raise not_found
+        raise _not_found(spec)
     if key is not None:
         if model.variants is not None and key.config.variant not in model.variants:
-            raise not_found
+            raise _not_found(spec)
         if key.config.models is not None and base not in key.config.models:
             raise GatewayError(
                 403,
@@ -196,10 +351,20 @@ def _resolve(
                 f"This API key has no access to model '{base}'",
                 param="model",
             )
-    scheduled = state.take_fault(base, key.name if key else None, request.path)
-    if scheduled is not None:
-        directives = directives.merged(scheduled)
+    if state.faults:
+        scheduled = state.take_fault(base, key.name if key else None, request.path)
+        if scheduled is not None:
+            directives = directives.merged(scheduled)
     return model, directives
+
+
+def _not_found(spec: Spec) -> GatewayError:
+    return GatewayError(
+        404,
+        "model_not_found",
+        f"The model '{spec.model}' does not exist or you do not have access to it",
+        param="model",
+    )
 
 
 def cost_of(model: ModelConfig, channel: ChannelConfig, prompt: int, completion: int) -> int:
@@ -224,37 +389,35 @@ async def run_call(
     key, pinned = authenticate(state, request, protocol)
     log["key"] = key.name if key else None
     _rate_limit(state, key)
-    body = _parse_json(request.body)
-    state.remember(request_id, request.method, request.path, request.query, request.headers, body)
-    if not isinstance(body, dict):
-        raise GatewayError(400, "invalid_request", "Request body must be a JSON object")
-    spec = writer.parse(body, request, path_model)
+    parsed = _parse(state, writer, request, request_id, path_model)
+    spec = parsed.spec
     log["model"] = spec.model
-    model, directives = _resolve(state, spec, key, protocol, request)
+    model, directives = _resolve(state, parsed, key, protocol, request)
     channel = state.channel_for(model.id, pinned)
     if channel is None:
         raise GatewayError(
             400, "invalid_channel", f"Channel '{pinned}' does not serve '{model.id}'"
         )
     log["channel"] = channel.id
-    config = state.config
+    config = parsed.config
     completion = None
     if spec.gen is not None:
-        spec.gen.model = model.id  # directives in the name change timing, never the text
-        if "reasoning" not in model.capabilities:
-            spec.gen.reasoning = None
-        completion = generate(
-            spec.gen,
-            seed=config.seed,
-            min_tokens=config.min_output_tokens,
-            max_tokens=min(config.max_output_tokens, model.max_output_tokens),
-            directives=directives,
-        )
+        completion = parsed.completion(model, directives)
         prompt = completion.prompt_tokens
         ceiling = max(spec.gen.max_tokens or model.max_output_tokens, completion.completion_tokens)
         ceiling = min(ceiling, 2**53)  # an absurd max_tokens must not overflow the float price
     else:
         prompt, ceiling = spec.prompt_tokens, 0
+    if spec.stream:
+        # a stream's writer may note things in the options for its error frames: its own copy
+        spec = Spec(
+            spec.model,
+            spec.capability,
+            spec.stream,
+            spec.gen,
+            spec.prompt_tokens,
+            dict(spec.options),
+        )
     call = Call(
         request,
         request_id,
@@ -282,7 +445,9 @@ async def run_call(
                 f"Insufficient {what}: {exc.available} remaining, {exc.needed} needed",
             ) from None
     try:
-        await _answer(state, writer, call, spec, completion, reservation, send, receive, log)
+        await _answer(
+            state, parsed, writer, call, spec, completion, reservation, send, receive, log
+        )
     except BaseException:
         if reservation is not None:
             state.ledger.rollback(reservation, reason="error")
@@ -298,6 +463,7 @@ def _timing(state: MockState, call: Call) -> tuple[float, float]:
 
 async def _answer(
     state: MockState,
+    parsed: Parsed,
     writer: Writer,
     call: Call,
     spec: Spec,
@@ -326,7 +492,18 @@ async def _answer(
             )
         if spec.stream and completion is not None:
             await _stream(
-                state, writer, call, spec, completion, reservation, send, watch, log, ttft, itl
+                state,
+                parsed,
+                writer,
+                call,
+                spec,
+                completion,
+                reservation,
+                send,
+                watch,
+                log,
+                ttft,
+                itl,
             )
             return
         tokens = completion.completion_tokens if completion is not None else 0
@@ -337,11 +514,9 @@ async def _answer(
         if watch is not None and await watch.sleep(ttft + itl * max(0, tokens - 1)):
             _finish(state, call, reservation, completion, 0, log, status=499, reason="client gone")
             return
-        body = writer.render(call, spec, completion)
+        body = _render(state, parsed, writer, call, spec, completion)
         _finish(state, call, reservation, completion, tokens, log, status=200)
-        await send_bytes(
-            send, 200, json_bytes(body), "application/json", header_list(common_headers(call))
-        )
+        await send_bytes(send, 200, body, "application/json", _header_bytes(call))
     finally:
         if watch is not None:
             watch.close()
@@ -349,6 +524,7 @@ async def _answer(
 
 async def _stream(
     state: MockState,
+    parsed: Parsed,
     writer: Writer,
     call: Call,
     spec: Spec,
@@ -362,28 +538,43 @@ async def _stream(
 ) -> None:
     assert watch is not None
     defects = state.defects
-    frames = writer.frames(call, spec, completion)
+    frames = _frames(state, parsed, writer, call, spec, completion)
     content_type = writer.stream_content_type(spec)
     if "wrong-stream-content-type" in defects:
         content_type = "application/json"
-    headers = {
-        "content-type": content_type,
-        "cache-control": "no-cache",
-        "x-accel-buffering": "no",
-        **common_headers(call),
-    }
-    await send({"type": "http.response.start", "status": 200, "headers": header_list(headers)})
+    headers = [
+        (b"content-type", content_type.encode("latin-1")),
+        (b"cache-control", b"no-cache"),
+        (b"x-accel-buffering", b"no"),
+        *_header_bytes(call),
+    ]
+    await send({"type": "http.response.start", "status": 200, "headers": headers})
     d = call.directives
     stop_after = d.fail_after if d.fail_after is not None else d.cut_after
     buffered = "buffered-stream" in defects
     pending: list[bytes] = []
     delivered = emitted = sent = 0
     gone = False
+    if stop_after is None and not buffered and ttft <= 0 and itl <= 0:
+        # the common case, the loop below without what cannot happen: no waits, no stop
+        for data, tokens in frames:
+            if tokens and watch.gone:
+                gone = True
+                break
+            await send({"type": "http.response.body", "body": data, "more_body": True})
+            if watch.gone:
+                gone = True
+                break
+            emitted += tokens
+        delivered = emitted
+        frames = ()
     for data, tokens in frames:
         if tokens:
             if stop_after is not None and emitted >= stop_after:
                 break
-            if await watch.sleep(ttft if emitted == 0 else itl):
+            delay = ttft if emitted == 0 else itl
+            # no delay: what ``watch.sleep`` would answer, without a coroutine per token
+            if (await watch.sleep(delay)) if delay > 0 else watch.gone:
                 gone = True
                 break
             emitted += tokens
@@ -424,6 +615,18 @@ def common_headers(call: Call) -> dict[str, str]:
     return headers
 
 
+def _header_bytes(call: Call) -> list[tuple[bytes, bytes]]:
+    """``common_headers(call)`` as ASGI header pairs."""
+    request_id = call.request_id.encode("latin-1")
+    headers = [
+        (b"x-request-id", request_id),
+        (b"x-gateprobe-upstream-request-id", call.upstream_id.encode("latin-1")),
+    ]
+    if call.protocol == "anthropic":
+        headers.append((b"request-id", request_id))
+    return headers
+
+
 def _finish(
     state: MockState,
     call: Call,
@@ -449,8 +652,9 @@ def _finish(
             cost = state.ledger.settle(reservation, cost, detail=detail)
         else:
             state.ledger.rollback(reservation, reason=reason or "failed")
-    log.update(
-        status=status, prompt_tokens=call.prompt_tokens, completion_tokens=delivered, cost=cost
-    )
+    log["status"] = status
+    log["prompt_tokens"] = call.prompt_tokens
+    log["completion_tokens"] = delivered
+    log["cost"] = cost
     if reason:
         log["end"] = reason

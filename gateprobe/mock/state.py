@@ -4,21 +4,24 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import json
 import os
 import threading
 import time
-from collections import deque
+from collections import OrderedDict, deque
+from collections.abc import Hashable
 from dataclasses import dataclass
 from typing import Any
 
 from gateprobe._redact import mask_headers, mask_secret
+from gateprobe.mock.asgi import parse_query
 from gateprobe.mock.config import ChannelConfig, MockConfig, ModelConfig
 from gateprobe.mock.defects import PHANTOM_MODEL
 from gateprobe.mock.ledger import Ledger
 from gateprobe.mock.upstream import Directives
 from gateprobe.mock.usage import RateLimiter, UsageLog
 
-__all__ = ["LoopLag", "MockState", "ScheduledFault"]
+__all__ = ["LoopLag", "MockState", "ResultCache", "ScheduledFault"]
 
 # What an unknown model looks like in upstream mode, where every name is served.
 UPSTREAM_MODEL_CAPS = (
@@ -81,6 +84,45 @@ class LoopLag:
         }
 
 
+class ResultCache:
+    """A small LRU of results that identical requests share (see ``pipeline.Parsed``).
+
+    Bounded in entries and in the request bytes its keys hold. The request path runs on one
+    event loop; a reset from another thread replaces the cache instead of clearing it, so
+    a request in flight only ever touches the cache it started with.
+    """
+
+    def __init__(self, entries: int = 512, key_bytes: int = 1 << 20) -> None:
+        self.entries = entries
+        self.key_bytes = key_bytes
+        self.size = 0
+        self._items: OrderedDict[Hashable, tuple[Any, int]] = OrderedDict()
+
+    def get(self, key: Hashable) -> Any:
+        found = self._items.get(key)
+        if found is None:
+            return None
+        self._items.move_to_end(key)
+        return found[0]
+
+    def put(self, key: Hashable, value: Any, size: int) -> None:
+        """Keep ``value`` under ``key``; ``size`` is what the key holds (its body bytes)."""
+        if self.entries <= 0 or size > self.key_bytes // 8:
+            return
+        items = self._items
+        old = items.pop(key, None)
+        if old is not None:
+            self.size -= old[1]
+        items[key] = (value, size)
+        self.size += size
+        while len(items) > self.entries or self.size > self.key_bytes:
+            _, (_, dropped) = items.popitem(last=False)
+            self.size -= dropped
+
+    def __len__(self) -> int:
+        return len(self._items)
+
+
 class MockState:
     def __init__(self, config: MockConfig) -> None:
         self.config = config
@@ -88,8 +130,10 @@ class MockState:
         self.ledger = Ledger(config)
         self.usage = UsageLog(config.usage_log_size)
         self.limiter = RateLimiter(config.rate_window_seconds)
-        self.received: deque[dict[str, Any]] = deque(maxlen=200)
+        # request id, method, path, raw query, headers, raw body (see ``remember``)
+        self.received: deque[tuple[str, str, str, bytes, dict[str, str], bytes]] = deque(maxlen=200)
         self.faults: list[ScheduledFault] = []
+        self.results = ResultCache()
         self._lock = threading.Lock()
         self._prefix = os.urandom(4).hex()
         self._counter = itertools.count(1)
@@ -109,10 +153,12 @@ class MockState:
         with self._lock:
             self.faults.clear()
         self._index(config)
+        self.results = ResultCache()
 
     def set_defects(self, defects: frozenset[str]) -> None:
         self.config = self.config.replace(defects=defects)
         self.ledger.config = self.config
+        self.results = ResultCache()  # results are made under one config object
 
     @property
     def defects(self) -> frozenset[str]:
@@ -175,20 +221,35 @@ class MockState:
         request_id: str,
         method: str,
         path: str,
-        query: dict[str, str],
+        raw_query: bytes,
         headers: dict[str, str],
-        body: Any,
+        body: bytes,
     ) -> None:
-        """Keep what the upstream received, masked, so suites can check pass-through."""
-        if "key" in query:
-            query = {**query, "key": mask_secret(query["key"])}
-        self.received.append(
-            {
-                "request_id": request_id,
-                "method": method,
-                "path": path,
-                "query": query,
-                "headers": mask_headers(headers),
-                "body": body,
-            }
-        )
+        """Keep what the upstream received, so suites can check pass-through.
+
+        The parts are kept as they came (``body`` is the raw JSON text, which parsed): the
+        parsing and masking happen only when someone reads them (``received_records``).
+        """
+        self.received.append((request_id, method, path, raw_query, headers, body))
+
+    def received_records(self, limit: int = 0) -> list[dict[str, Any]]:
+        """The last ``limit`` (0: all) requests received, oldest first, secrets masked."""
+        items = list(self.received)
+        if limit:
+            items = items[-limit:]
+        out = []
+        for request_id, method, path, raw_query, headers, body in items:
+            query = parse_query(raw_query)
+            if "key" in query:
+                query["key"] = mask_secret(query["key"])
+            out.append(
+                {
+                    "request_id": request_id,
+                    "method": method,
+                    "path": path,
+                    "query": query,
+                    "headers": mask_headers(headers),
+                    "body": json.loads(body),
+                }
+            )
+        return out

@@ -14,6 +14,7 @@ gateway that forwards the model name, or in the ``x-gateprobe-directives`` heade
 from __future__ import annotations
 
 import base64
+import functools
 import hashlib
 import json
 import random
@@ -208,8 +209,9 @@ class Completion:
     def text(self) -> str:
         return "".join(self.pieces)
 
-    @property
+    @functools.cached_property
     def completion_tokens(self) -> int:
+        # counted once: a completion is shared by identical requests and never changed
         return len(self.pieces) + len(self.reasoning) + sum(len(c.pieces) for c in self.tool_calls)
 
 

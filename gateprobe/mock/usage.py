@@ -6,48 +6,77 @@ import math
 import threading
 import time
 from collections import deque
-from collections.abc import Mapping
 from typing import Any
 
 __all__ = ["RateLimiter", "UsageLog"]
 
 
+class _Day:
+    """Exact totals of one UTC day's requests."""
+
+    __slots__ = (
+        "completion_tokens",
+        "errors",
+        "latency_ms_total",
+        "prompt_tokens",
+        "quota",
+        "requests",
+    )
+
+    def __init__(self) -> None:
+        self.requests = 0
+        self.errors = 0
+        self.quota = 0
+        self.prompt_tokens = 0
+        self.completion_tokens = 0
+        self.latency_ms_total = 0.0
+
+    def row(self) -> dict[str, float]:
+        requests = self.requests
+        return {
+            "requests": requests,
+            "errors": self.errors,
+            "quota": self.quota,
+            "prompt_tokens": self.prompt_tokens,
+            "completion_tokens": self.completion_tokens,
+            "latency_ms_total": self.latency_ms_total,
+            "latency_ms_mean": round(self.latency_ms_total / requests, 3) if requests else 0.0,
+        }
+
+
 class UsageLog:
-    """Keeps the last ``size`` request records and exact per-day totals of all of them."""
+    """Keeps the last ``size`` request records and exact per-day totals of all of them.
+
+    A record is kept as given, not copied: the caller hands it over and changes it no more.
+    """
 
     def __init__(self, size: int) -> None:
         self._records: deque[dict[str, Any]] = deque(maxlen=size)
-        self._days: dict[str, dict[str, float]] = {}
+        self._days: dict[str, _Day] = {}
         self._lock = threading.Lock()
         self._day_number = -1
         self._day = ""
 
-    def add(self, record: Mapping[str, Any]) -> None:
-        stamp = record.get("time") or time.time()
+    def add(self, record: dict[str, Any]) -> None:
+        get = record.get
+        stamp = get("time") or time.time()
         day_number = int(stamp // 86400)
         if day_number != self._day_number:
             self._day_number = day_number
             self._day = time.strftime("%Y-%m-%d", time.gmtime(stamp))
         day = self._day
         with self._lock:
-            self._records.append(dict(record))
-            agg = self._days.setdefault(
-                day,
-                {
-                    "requests": 0,
-                    "errors": 0,
-                    "quota": 0,
-                    "prompt_tokens": 0,
-                    "completion_tokens": 0,
-                    "latency_ms_total": 0.0,
-                },
-            )
-            agg["requests"] += 1
-            agg["errors"] += 1 if record.get("status", 200) >= 400 else 0
-            agg["quota"] += record.get("cost", 0)
-            agg["prompt_tokens"] += record.get("prompt_tokens", 0)
-            agg["completion_tokens"] += record.get("completion_tokens", 0)
-            agg["latency_ms_total"] += record.get("latency_ms", 0.0)
+            self._records.append(record)
+            agg = self._days.get(day)
+            if agg is None:
+                agg = self._days[day] = _Day()
+            agg.requests += 1
+            if get("status", 200) >= 400:
+                agg.errors += 1
+            agg.quota += get("cost", 0)
+            agg.prompt_tokens += get("prompt_tokens", 0)
+            agg.completion_tokens += get("completion_tokens", 0)
+            agg.latency_ms_total += get("latency_ms", 0.0)
 
     def recent(self, limit: int = 0) -> list[dict[str, Any]]:
         with self._lock:
@@ -56,14 +85,7 @@ class UsageLog:
 
     def daily(self) -> dict[str, dict[str, float]]:
         with self._lock:
-            out = {}
-            for day, agg in self._days.items():
-                row = dict(agg)
-                row["latency_ms_mean"] = (
-                    round(row["latency_ms_total"] / row["requests"], 3) if row["requests"] else 0.0
-                )
-                out[day] = row
-            return out
+            return {day: agg.row() for day, agg in self._days.items()}
 
     def clear(self, size: int | None = None) -> None:
         with self._lock:

@@ -48,6 +48,7 @@ def _signature(c: Completion) -> str:
 
 class MessagesWriter(WriterBase):
     protocol = "anthropic"
+    pure = True
 
     def parse(self, body: dict[str, Any], request: Request, path_model: str | None) -> Spec:
         model = req_str(body, "model")

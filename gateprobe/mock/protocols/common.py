@@ -94,7 +94,16 @@ def dumps(obj: Any) -> str:
 
 
 class WriterBase:
-    """Writers read the live state, so defects switched at run time apply at once."""
+    """Writers read the live state, so defects switched at run time apply at once.
+
+    ``cacheable``: ``parse`` reads only the body, the path model, the query string and the
+    configuration, so identical requests may share its result (see ``pipeline.Parsed``).
+    """
+
+    cacheable = True
+    # ``render`` and ``frames`` depend on the spec, the completion, the model, ``created`` and
+    # the defects only (not on the request id, headers, ...): identical calls may share them
+    pure = False
 
     def __init__(self, state: MockState) -> None:
         self.state = state

@@ -29,6 +29,7 @@ def _parts_texts(parts: Any, where: str) -> list[str]:
 
 class GeminiWriter(WriterBase):
     protocol = "gemini"
+    pure = True
 
     def parse(self, body: dict[str, Any], request: Request, path_model: str | None) -> Spec:
         assert path_model is not None

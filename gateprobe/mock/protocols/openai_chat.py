@@ -109,6 +109,7 @@ def usage_block(c: Completion, delivered: int | None = None) -> dict[str, Any]:
 
 class ChatWriter(WriterBase):
     protocol = "openai"
+    pure = True
 
     def parse(self, body: dict[str, Any], request: Request, path_model: str | None) -> Spec:
         model = req_str(body, "model")

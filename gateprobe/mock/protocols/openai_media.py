@@ -85,6 +85,8 @@ class EmbeddingsWriter(_Flat):
 
 
 class ImagesWriter(_Flat):
+    cacheable = False  # the answer's image URLs name the Host the request was sent to
+
     def parse(self, body: dict[str, Any], request: Request, path_model: str | None) -> Spec:
         prompt = req_str(body, "prompt")
         model = opt_str(body, "model") or "gpt-image-1"
