@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 from gateprobe.mock import MockConfig
 
 ADMIN = {"x-gateprobe-admin": "gp-admin-token"}
@@ -19,3 +21,20 @@ def claude(name: str = "valid") -> dict[str, str]:
 
 def goog(name: str = "valid") -> dict[str, str]:
     return {"x-goog-api-key": SECRETS[name]}
+
+
+def sse_frames(raw: bytes) -> list[tuple[str | None, str]]:
+    """(event name or None, data) of every frame: a deliberately simple, independent parser."""
+    frames: list[tuple[str | None, str]] = []
+    for block in re.split(r"\r?\n\r?\n", raw.decode()):
+        if not block.strip():
+            continue
+        event: str | None = None
+        data: list[str] = []
+        for line in block.splitlines():
+            if line.startswith("event:"):
+                event = line[len("event:") :].strip()
+            elif line.startswith("data:"):
+                data.append(line[len("data:") :].removeprefix(" "))
+        frames.append((event, "\n".join(data)))
+    return frames

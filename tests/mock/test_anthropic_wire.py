@@ -7,7 +7,7 @@ import re
 from typing import Any
 
 import httpx
-from support import claude
+from support import claude, sse_frames
 
 MESSAGES = "/v1/messages"
 TOKEN_DELTAS = {"text_delta", "thinking_delta", "input_json_delta"}
@@ -39,22 +39,6 @@ def stream_raw(client: httpx.Client, body: dict[str, Any]) -> tuple[httpx.Respon
     with client.stream("POST", MESSAGES, json={**body, "stream": True}, headers=claude()) as r:
         raw = b"".join(r.iter_bytes())
     return r, raw
-
-
-def sse_frames(raw: bytes) -> list[tuple[str | None, str]]:
-    frames: list[tuple[str | None, str]] = []
-    for block in re.split(r"\r?\n\r?\n", raw.decode()):
-        if not block.strip():
-            continue
-        event: str | None = None
-        data: list[str] = []
-        for line in block.splitlines():
-            if line.startswith("event:"):
-                event = line[len("event:") :].strip()
-            elif line.startswith("data:"):
-                data.append(line[len("data:") :].removeprefix(" "))
-        frames.append((event, "\n".join(data)))
-    return frames
 
 
 def check_grammar(raw: bytes) -> tuple[list[dict[str, Any]], list[list[dict[str, Any]]]]:

@@ -7,14 +7,13 @@ moments of the same response, with wide margins.
 from __future__ import annotations
 
 import json
-import re
 import time
 from collections.abc import Callable
 from typing import Any
 
 import httpx
 import pytest
-from support import ADMIN, bearer, claude, goog
+from support import ADMIN, bearer, claude, goog, sse_frames
 
 from gateprobe.mock import MockServer
 
@@ -53,22 +52,6 @@ def stream_raw(
     with client.stream("POST", path, json=body, headers=headers, params=params) as response:
         raw = b"".join(response.iter_bytes())
     return response, raw
-
-
-def sse_frames(raw: bytes) -> list[tuple[str | None, str]]:
-    frames: list[tuple[str | None, str]] = []
-    for block in re.split(r"\r?\n\r?\n", raw.decode()):
-        if not block.strip():
-            continue
-        event: str | None = None
-        data: list[str] = []
-        for line in block.splitlines():
-            if line.startswith("event:"):
-                event = line[len("event:") :].strip()
-            elif line.startswith("data:"):
-                data.append(line[len("data:") :].removeprefix(" "))
-        frames.append((event, "\n".join(data)))
-    return frames
 
 
 def openai_content_chunks(raw: bytes) -> list[str]:

@@ -8,13 +8,12 @@ from __future__ import annotations
 import base64
 import itertools
 import json
-import re
 import struct
 from collections.abc import Callable
 from typing import Any
 
 import httpx
-from support import bearer
+from support import bearer, sse_frames
 
 from gateprobe.mock import MockServer
 
@@ -48,23 +47,6 @@ def stream_raw(
     with client.stream("POST", path, json=body, headers=headers or bearer()) as response:
         raw = b"".join(response.iter_bytes())
     return response, raw
-
-
-def sse_frames(raw: bytes) -> list[tuple[str | None, str]]:
-    """(event name or None, data) for every frame of an event stream."""
-    frames: list[tuple[str | None, str]] = []
-    for block in re.split(r"\r?\n\r?\n", raw.decode()):
-        if not block.strip():
-            continue
-        event: str | None = None
-        data: list[str] = []
-        for line in block.splitlines():
-            if line.startswith("event:"):
-                event = line[len("event:") :].strip()
-            elif line.startswith("data:"):
-                data.append(line[len("data:") :].removeprefix(" "))
-        frames.append((event, "\n".join(data)))
-    return frames
 
 
 def chat_chunks(raw: bytes) -> tuple[list[dict[str, Any]], list[str]]:
