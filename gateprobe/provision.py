@@ -14,11 +14,12 @@ from typing import Any
 import httpx
 
 from gateprobe._files import load_documents
+from gateprobe._resources import resource_dir
 from gateprobe.mock import MockConfig, MockServer
 
 __all__ = ["MOCK_TARGET", "provision_mock", "start_bundled_mock"]
 
-MOCK_TARGET = Path(__file__).resolve().parent.parent / "fixtures" / "targets" / "mock.yaml"
+MOCK_TARGET = resource_dir("fixtures/targets") / "mock.yaml"
 
 # What each key kind is on the mock (see gateprobe/mock/default.yaml for the accounts).
 MOCK_KEYS: dict[str, dict[str, Any]] = {

@@ -16,13 +16,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from gateprobe._resources import resource_dir
 from gateprobe.errors import UsageError
 from gateprobe.mock import MockConfig
 
 __all__ = ["RunOptions", "run"]
 
-PACKAGE_ROOT = Path(__file__).resolve().parent.parent
-DEFAULT_SUITES = PACKAGE_ROOT / "suites"
+DEFAULT_SUITES = resource_dir("suites")
 
 
 @dataclass
