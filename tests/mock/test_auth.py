@@ -12,6 +12,7 @@ import httpx
 import pytest
 from support import ADMIN, DEFAULT, SECRETS, bearer, claude, goog
 
+from gateprobe.checks.envelope import ANTHROPIC_ERROR_TYPES as ANTHROPIC_TYPES
 from gateprobe.mock import MockServer
 
 PATHS = {
@@ -21,18 +22,6 @@ PATHS = {
 }
 PROTOCOLS = tuple(PATHS)
 NATIVE_HEADER = {"openai": "authorization", "anthropic": "x-api-key", "gemini": "x-goog-api-key"}
-ANTHROPIC_TYPES = {
-    "invalid_request_error",
-    "authentication_error",
-    "billing_error",
-    "permission_error",
-    "not_found_error",
-    "request_too_large",
-    "rate_limit_error",
-    "api_error",
-    "timeout_error",
-    "overloaded_error",
-}
 UNKNOWN_SECRET = "sk-gp-unknown-1234567890abcdef"
 
 

@@ -16,6 +16,7 @@ import httpx
 import pytest
 from support import DEFAULT, bearer, claude, goog
 
+from gateprobe.checks.envelope import ANTHROPIC_ERROR_TYPES as ANTHROPIC_TYPES
 from gateprobe.mock import MockServer
 
 PATHS = {
@@ -29,19 +30,6 @@ AUTH: dict[str, Callable[[], dict[str, str]]] = {
     "gemini": goog,
 }
 PROTOCOLS = tuple(PATHS)
-# The error types Anthropic documents (docs.claude.com/en/api/errors).
-ANTHROPIC_TYPES = {
-    "invalid_request_error",
-    "authentication_error",
-    "billing_error",
-    "permission_error",
-    "not_found_error",
-    "request_too_large",
-    "rate_limit_error",
-    "api_error",
-    "timeout_error",
-    "overloaded_error",
-}
 TRACEBACK_MARKS = ("Traceback (most recent call last)", 'File "/', '.py", line ')
 
 
