@@ -10,26 +10,16 @@ from typing import Any
 import jsonschema
 import yaml
 
+from gateprobe._resources import resource_dir
 from gateprobe._yaml import YamlDocument, load_yaml
 from gateprobe.errors import UsageError
 
-__all__ = ["SCHEMA_DIR", "load_documents", "schema_path", "validate_document"]
-
-SCHEMA_DIR = Path(__file__).resolve().parent.parent / "schemas"
-
-
-def schema_path(name: str) -> Path:
-    """A schema by file name: the repository's schemas/, or the copy shipped in the package."""
-    for base in (SCHEMA_DIR, Path(__file__).resolve().parent / "_schemas"):
-        candidate = base / name
-        if candidate.is_file():
-            return candidate
-    raise FileNotFoundError(f"schema {name} not found under {SCHEMA_DIR}")
+__all__ = ["load_documents", "validate_document"]
 
 
 @cache
 def _validator(name: str) -> jsonschema.protocols.Validator:
-    schema = json.loads(schema_path(name).read_text("utf-8"))
+    schema = json.loads((resource_dir("schemas") / name).read_text("utf-8"))
     cls = jsonschema.validators.validator_for(schema)
     return cls(schema)
 
