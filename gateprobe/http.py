@@ -52,6 +52,7 @@ class Exchange:
     stream_problem: str | None = None  # a frame cut mid-way, a broken JSON array
     truncated: bool = False  # stopped reading at Limits.max_bytes
     error: str | None = None  # the transport failed: timeout, reset, protocol error
+    disconnected: bool = False  # we hung up on purpose (``disconnect_after_events``)
     ttfb: float | None = None  # seconds to the first body byte
     elapsed: float = 0.0
 
@@ -105,6 +106,7 @@ class Exchange:
             ],
             "stream_problem": self.stream_problem,
             "truncated": self.truncated,
+            "disconnected": self.disconnected,
             "error": redactor.text(self.error) if self.error else None,
             "ttfb_ms": None if self.ttfb is None else round(self.ttfb * 1000, 3),
             "elapsed_ms": round(self.elapsed * 1000, 3),
@@ -132,8 +134,14 @@ def exchange(
     content: bytes | None = None,
     limits: Limits = Limits(),  # frozen, so one shared default is safe
     json_array_stream: bool = False,
+    disconnect_after_events: int | None = None,
 ) -> Exchange:
-    """Send one request and record everything; see the module docstring."""
+    """Send one request and record everything; see the module docstring.
+
+    ``disconnect_after_events`` plays a client that hangs up mid-stream: once that many SSE
+    events (or JSON array elements) have arrived the connection is closed and
+    ``Exchange.disconnected`` is set.
+    """
     body = content
     sent_headers = dict(headers or {})
     if json_body is not None and body is None:
@@ -168,7 +176,7 @@ def exchange(
         kind = _stream_kind(result.content_type)
         if json_array_stream and result.status == 200:
             kind = "array"
-        _read_body(response, result, kind, started, deadline, limits)
+        _read_body(response, result, kind, started, deadline, limits, disconnect_after_events)
     finally:
         response.close()
         result.elapsed = time.perf_counter() - started
@@ -182,6 +190,7 @@ def _read_body(
     started: float,
     deadline: float,
     limits: Limits,
+    disconnect_after_events: int | None = None,
 ) -> None:
     sse = SSEParser() if kind == "sse" else None
     array = JsonArrayParser() if kind == "array" else None
@@ -208,6 +217,11 @@ def _read_body(
             if now > deadline:
                 result.error = f"exchange exceeded its total limit of {limits.total:g} s"
                 break
+            if disconnect_after_events is not None:
+                seen = len(sse.events) if sse is not None else len(array.elements) if array else 0
+                if seen >= disconnect_after_events:
+                    result.disconnected = True
+                    break
     except httpx.TimeoutException:
         result.error = f"no data for {limits.read:g} s while reading the body (read timeout)"
     except httpx.HTTPError as exc:
@@ -217,10 +231,11 @@ def _read_body(
     if sse is not None:
         leftover = sse.close(end)
         result.events = sse.events
-        if leftover is not None:
+        if leftover is not None and not result.disconnected:
             result.stream_problem = f"the stream ended inside a frame: {leftover[:120]!r}"
     elif array is not None:
-        result.stream_problem = array.close(end)
+        problem = array.close(end)
+        result.stream_problem = None if result.disconnected else problem
         result.elements = array.elements
 
 

@@ -84,6 +84,7 @@ class BuiltRequest:
     protocol: str | None
     stream: str | None  # None, "sse" or "array"
     secret: str | None  # the key sent, so checks can look for it in answers
+    disconnect_after_events: int | None = None  # hang up after this many stream events
 
 
 def build_request(spec: Mapping[str, Any], target: Target) -> BuiltRequest:
@@ -148,7 +149,17 @@ def build_request(spec: Mapping[str, Any], target: Target) -> BuiltRequest:
         from urllib.parse import urlencode
 
         path += ("&" if "?" in path else "?") + urlencode(query)
-    return BuiltRequest(method, path, headers, json_body, content, protocol, stream, secret)
+    disconnect = spec.get("disconnect_after_events")
+    if disconnect is not None:
+        try:
+            disconnect = int(disconnect)
+        except (TypeError, ValueError):
+            raise UsageError(
+                f"disconnect_after_events must be a whole number, got {disconnect!r}"
+            ) from None
+    return BuiltRequest(
+        method, path, headers, json_body, content, protocol, stream, secret, disconnect
+    )
 
 
 def _apply_auth(

@@ -135,6 +135,7 @@ def run_instance(instance: Instance, target: Target, client: httpx.Client) -> Ou
             content=built.content,
             limits=target.limits,
             json_array_stream=built.stream == "array",
+            disconnect_after_events=built.disconnect_after_events,
         )
         record.exchange = ex
         if ex.status is None:

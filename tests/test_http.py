@@ -173,6 +173,32 @@ def test_a_real_stream_is_recorded_with_timestamps_and_masked(mock: MockServer) 
     assert record["request"]["headers"]["Authorization"].startswith("Bearer sk-")
 
 
+@pytest.mark.parametrize("path", ["/v1/chat/completions", "/v1beta/models/gemini-2.5-flash:x"])
+def test_a_client_can_hang_up_after_some_events(mock: MockServer, path: str) -> None:
+    gemini = path.startswith("/v1beta")
+    model = "gemini-2.5-flash--itl-20--chunks-20" if gemini else "gpt-4o-mini--itl-20--chunks-20"
+    if gemini:
+        path = f"/v1beta/models/{model}:streamGenerateContent"
+        body: dict[str, object] = {"contents": [{"role": "user", "parts": [{"text": "hi"}]}]}
+        headers = {"x-goog-api-key": bearer()["Authorization"].split()[1]}
+    else:
+        body = {"model": model, "stream": True, "messages": [{"role": "user", "content": "hi"}]}
+        headers = bearer()
+    with httpx.Client(base_url=mock.url) as client:
+        result = exchange(
+            client,
+            "POST",
+            path,
+            headers=headers,
+            json_body=body,
+            json_array_stream=gemini,
+            disconnect_after_events=3,
+        )
+    assert result.status == 200 and result.ok and result.disconnected
+    assert len(result.elements if gemini else result.events) == 3
+    assert result.stream_problem is None  # a hang-up is not the gateway's fault
+
+
 def test_redactor_masks_urls_bodies_and_credential_headers() -> None:
     redactor = Redactor(["sk-secret-123456789", "sk-secret-1234"])
     assert "sk-secret-1234" not in redactor.text("?key=sk-secret-123456789&x=sk-secret-1234")
