@@ -8,8 +8,10 @@ behaviour: transport failures are failed checks named ``transport``.
 
 from __future__ import annotations
 
+import functools
 import json
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -23,7 +25,7 @@ from gateprobe.scenario import Instance, Step
 from gateprobe.target import Deviation, Target
 from gateprobe.templating import TemplateError, render, resolve_path
 
-__all__ = ["Outcome", "StepRecord", "run_instance", "skip_reason"]
+__all__ = ["Outcome", "StepRecord", "run_instance", "send", "skip_reason"]
 
 
 @dataclass
@@ -104,6 +106,22 @@ def _save_view(ex: Exchange) -> dict[str, Any]:
     }
 
 
+def send(spec: Mapping[str, Any], target: Target, client: httpx.Client) -> Exchange:
+    """Build a rendered request spec for ``target`` and send it; never raises for the gateway."""
+    built = build_request(spec, target)
+    return exchange(
+        client,
+        built.method,
+        target.base_url + built.url,
+        headers=built.headers,
+        json_body=built.json_body,
+        content=built.content,
+        limits=target.limits,
+        json_array_stream=built.stream == "array",
+        disconnect_after_events=built.disconnect_after_events,
+    )
+
+
 def run_instance(instance: Instance, target: Target, client: httpx.Client) -> Outcome:
     started = time.perf_counter()
     scenario = instance.scenario
@@ -156,6 +174,7 @@ def run_instance(instance: Instance, target: Target, client: httpx.Client) -> Ou
                 built.protocol,
                 built.stream,
                 [built.secret] if built.secret else [],
+                call=functools.partial(send, target=target, client=client),
             )
             for name, argument in expect.items():
                 record.checks_run.append(name)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -20,6 +20,10 @@ class CheckContext:
     protocol: str | None = None
     stream: str | None = None  # None, "sse" or "array"
     secrets: list[str] = field(default_factory=list)  # keys sent in this step
+    # Sends another request (a step's request mapping, already rendered) to the same target
+    # with the same client and limits; for checks that must look further than one answer
+    # (is every listed model callable?). None where no target is reachable (transcripts).
+    call: Callable[[Mapping[str, Any]], Exchange] | None = None
 
 
 CheckFn = Callable[[CheckContext, Any], None]
