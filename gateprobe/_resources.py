@@ -8,11 +8,16 @@ from pathlib import Path
 __all__ = ["resource_dir"]
 
 _PACKAGE = Path(__file__).resolve().parent
-_SHIPPED = {"suites": "_suites", "schemas": "_schemas", "fixtures/targets": "_targets"}
+_SHIPPED = {
+    "suites": "_suites",
+    "schemas": "_schemas",
+    "fixtures/targets": "_targets",
+    "loadtests/profiles": "_loadprofiles",
+}
 
 
 def resource_dir(name: str) -> Path:
-    """``suites``, ``schemas`` or ``fixtures/targets``."""
+    """``suites``, ``schemas``, ``fixtures/targets`` or ``loadtests/profiles``."""
     in_clone = _PACKAGE.parent / name
     if in_clone.is_dir():
         return in_clone

@@ -4,8 +4,10 @@
     gateprobe validate  check scenario and target files against their schemas
     gateprobe mock      serve the bundled mock gateway
     gateprobe demo      start the mock, run the suites against it, print the summary
+    gateprobe load      a Locust load run of a profile, with LLM metrics and an SLO gate
 
 Exit codes: 0 success, 1 a check or call failed, 2 usage error (bad option, bad file).
+`gateprobe load` adds 3: an SLO was breached.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ import logging
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 from gateprobe import __version__
 from gateprobe.errors import UsageError
@@ -183,8 +186,18 @@ def _validate(files: list[Path]) -> int:
             is_target = (
                 len(docs) == 1 and isinstance(docs[0].data, dict) and ("base_url" in docs[0].data)
             )
+            is_load_profile = (
+                len(docs) == 1
+                and isinstance(docs[0].data, dict)
+                and "requests" in docs[0].data
+                and "steps" not in docs[0].data
+            )
             if is_target:
                 load_target(path, env=_PermissiveEnv())
+            elif is_load_profile:
+                from gateprobe.load.profile import load_profile
+
+                load_profile(path)
             else:
                 for scenario in load_scenarios(path, given if given.is_dir() else None):
                     first = seen.setdefault(scenario.id, f"{path}:{scenario.line}")
@@ -263,7 +276,8 @@ def _build_parser() -> argparse.ArgumentParser:
         "validate",
         help="check scenario and target files against their schemas",
         description="Validate files: target profiles (any YAML with a base_url) against "
-        "schemas/target.schema.json, scenario files against "
+        "schemas/target.schema.json, load profiles (a YAML with requests) against "
+        "schemas/load_profile.schema.json, scenario files against "
         "schemas/scenario.schema.json and the check registry. Directories are "
         "searched for *.yaml. Exit 0 when all are valid, 2 otherwise.",
     )
@@ -278,7 +292,23 @@ def _build_parser() -> argparse.ArgumentParser:
     )
     _add_run_options(demo)
     _add_mock_options(demo)
+    _add_load_parser(commands)
     return parser
+
+
+def _add_load_parser(commands: Any) -> None:
+    from gateprobe.load.cli_options import add_load_options
+
+    load = commands.add_parser(
+        "load",
+        help="a Locust load run of a profile, with LLM metrics and an SLO gate",
+        description="Run a load profile (loadtests/profiles/*.yaml) against a target with Locust, "
+        "headless. Without --target the bundled mock is started in its own process with "
+        "the profile's delays. Writes reports/load/<run-id>/: summary.json, requests.jsonl, "
+        "Locust's CSV and HTML, PNG plots. Exit codes: 0 passed, 1 some requests failed, "
+        "2 usage error or Locust crashed, 3 an SLO was breached.",
+    )
+    add_load_options(load)
 
 
 def _run_mock(args: argparse.Namespace) -> int:
@@ -320,6 +350,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _run(args, args.target)
         if args.command == "validate":
             return _validate(args.files)
+        if args.command == "load":
+            from gateprobe.load.cli_options import run_from_args
+
+            return run_from_args(args)
     except (UsageError, ConfigError) as exc:
         print(f"gateprobe: error: {exc}", file=sys.stderr)
         return EXIT_USAGE

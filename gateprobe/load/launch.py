@@ -1,0 +1,202 @@
+"""``gateprobe load``: a Locust run of a load profile, from this (gevent-free) process.
+
+Locust runs as a child process (``python -m locust -f gateprobe/load/locustfile.py
+--headless ...``); this process validates the inputs (a bad profile is a usage error, exit
+2, before anything starts), starts the bundled mock in its own process when there is no
+target, prints a progress line from the run's progress.json, draws the plots and prints the
+summary when Locust is done. The exit code is Locust's: 0 passed, 1 some requests failed
+(unless an ``error_ratio`` SLO judges the errors), 2 usage error or Locust crashed, 3 an SLO
+was breached.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, TextIO
+
+from gateprobe.errors import UsageError
+from gateprobe.load.mock_process import MockProcess
+from gateprobe.load.profile import load_profile
+from gateprobe.load.progress import format_progress
+from gateprobe.load.settings import ENV, new_run_id
+from gateprobe.provision import MOCK_TARGET
+
+__all__ = ["LOCUSTFILE", "LoadOptions", "format_summary", "run_load"]
+
+LOCUSTFILE = Path(__file__).resolve().parent / "locustfile.py"
+EXIT_USAGE = 2
+
+
+@dataclass
+class LoadOptions:
+    profile: str = "chat-steady"
+    target: Path | None = None
+    overrides: dict[str, Any] = field(default_factory=dict)
+    report_root: Path = Path("reports") / "load"
+    processes: int | None = None
+    role: str = "local"  # local | master | worker
+    master_host: str = "127.0.0.1"
+    master_port: int = 5557
+    expect_workers: int = 1
+    locust_args: Sequence[str] = ()
+    plots: bool = True
+    progress: bool = True
+    out: TextIO = field(default_factory=lambda: sys.stdout)
+
+
+def _locust_command(options: LoadOptions, report_dir: Path, shape: bool) -> list[str]:
+    profile = load_profile(options.profile).with_overrides(options.overrides)
+    command = [sys.executable, "-m", "locust", "-f", str(LOCUSTFILE), "--headless"]
+    if options.role == "worker":
+        command += ["--worker", "--master-host", options.master_host]
+        command += ["--master-port", str(options.master_port)]
+        return [*command, *options.locust_args]
+    command += ["--csv", str(report_dir / "locust"), "--html", str(report_dir / "locust.html")]
+    command += ["--only-summary"]
+    if not shape:
+        load = profile.load
+        # open loop: the users are only a cap on requests in flight; all of them from the start
+        spawn_rate = max(load.spawn_rate, load.users) if load.mode == "open" else load.spawn_rate
+        command += ["-u", str(load.users), "-r", str(spawn_rate)]
+        command += ["-t", f"{max(1, round(profile.run_time))}s"]
+    if options.role == "master":
+        command += ["--master", "--expect-workers", str(options.expect_workers)]
+        command += ["--master-bind-port", str(options.master_port)]
+    elif options.processes:
+        command += ["--processes", str(options.processes)]
+    return [*command, *options.locust_args]
+
+
+def run_load(options: LoadOptions) -> int:
+    profile = load_profile(options.profile).with_overrides(options.overrides)
+    if options.target is not None:
+        from gateprobe.target import load_target
+
+        load_target(options.target)  # a bad target is a usage error before anything starts
+    elif options.role == "worker":
+        raise UsageError("a worker needs --target (the gateway the master's run targets)")
+    run_id = new_run_id()
+    report_dir = options.report_root / run_id
+    report_dir.mkdir(parents=True, exist_ok=True)
+    env = dict(os.environ)
+    mock: MockProcess | None = None
+    out = options.out
+    try:
+        if options.target is None:
+            mock = MockProcess(ttft_ms=profile.mock_ttft_ms, itl_ms=profile.mock_itl_ms).start()
+            env.update(mock.env)
+            print(
+                f"bundled mock at {mock.url} (TTFT {profile.mock_ttft_ms:g} ms, "
+                f"ITL {profile.mock_itl_ms:g} ms)",
+                file=out,
+            )
+        env[ENV["profile"]] = str(options.profile)
+        env[ENV["overrides"]] = json.dumps(options.overrides)
+        env[ENV["target"]] = str(options.target or MOCK_TARGET)
+        env[ENV["report_dir"]] = str(report_dir)
+        env[ENV["run_id"]] = run_id
+        command = _locust_command(options, report_dir, profile.shape is not None)
+        print(f"load run {run_id}: profile {profile.name}, reports in {report_dir}/", file=out)
+        code = _run_locust(command, env, report_dir, options)
+    finally:
+        if mock is not None:
+            mock.stop()
+    if options.role == "worker":
+        return code
+    summary_path = report_dir / "summary.json"
+    if not summary_path.is_file():
+        log = report_dir / "locust.log"
+        tail = log.read_text("utf-8", "replace").splitlines()[-15:] if log.is_file() else []
+        print("\n".join(["Locust ended without a summary; the end of its log:", *tail]), file=out)
+        return code or EXIT_USAGE
+    summary = json.loads(summary_path.read_text("utf-8"))
+    if options.plots:
+        from gateprobe.load.plots import plot_run
+
+        plot_run(report_dir)
+    print(format_summary(summary, code), file=out)
+    print(f"reports: {report_dir}/", file=out)
+    return code
+
+
+def _run_locust(
+    command: list[str], env: Mapping[str, str], report_dir: Path, options: LoadOptions
+) -> int:
+    if options.role == "worker":
+        return subprocess.call(command, env=dict(env))
+    log_path = report_dir / "locust.log"
+    with log_path.open("w", encoding="utf-8") as log:
+        process = subprocess.Popen(command, env=dict(env), stdout=log, stderr=subprocess.STDOUT)
+        progress = report_dir / "progress.json"
+        tty = options.out.isatty()
+        last_printed = 0.0
+        try:
+            while process.poll() is None:
+                time.sleep(0.5)
+                if not options.progress or not progress.is_file():
+                    continue
+                now = time.monotonic()
+                if not tty and now - last_printed < 5.0:
+                    continue
+                try:
+                    data = json.loads(progress.read_text("utf-8"))
+                except (OSError, ValueError):
+                    continue
+                line = format_progress(data)
+                print(("\r" + line + "\x1b[K") if tty else line, end="" if tty else "\n",
+                      file=options.out, flush=True)  # fmt: skip
+                last_printed = now
+        except KeyboardInterrupt:
+            process.send_signal(signal.SIGINT)
+            process.wait()
+        if tty and options.progress:
+            print(file=options.out)
+        return process.wait()
+
+
+def _fmt(value: Any, unit: str = "") -> str:
+    if value is None:
+        return "-"
+    return f"{value:.2f}{unit}" if isinstance(value, float) else f"{value}{unit}"
+
+
+def format_summary(summary: Mapping[str, Any], code: int) -> str:
+    requests = summary["requests"]
+    throughput = summary["throughput"]
+    metrics = summary["metrics"]
+    lines = [
+        f"requests: {requests['measured']} measured ({requests['ok']} ok, "
+        f"{requests['failed']} failed, error ratio {_fmt(requests['error_ratio'])}); "
+        f"{requests['warmup_excluded']} in the warmup, excluded",
+        f"throughput: {_fmt(throughput['requests_per_s'])} req/s, "
+        f"{_fmt(throughput['output_tokens_per_s'])} output tok/s "
+        f"(peak {throughput['peak_output_tokens_per_s']}/s), "
+        f"concurrency {_fmt(throughput['observed_concurrency'])}, "
+        f"goodput {_fmt(summary['goodput']['fraction'])}",
+        f"{'metric':<18}{'count':>8}{'p50':>10}{'p90':>10}{'p95':>10}{'p99':>10}{'p99.9':>10}"
+        f"{'mean':>10}",
+    ]
+    for name in ("ttft_ms", "ttst_ms", "itl_ms", "tpot_ms", "e2e_ms", "reasoning_ttft_ms",
+                 "output_tokens", "chunks", "schedule_lag_ms"):  # fmt: skip
+        stats = metrics.get(name) or {}
+        if not stats.get("count"):
+            continue
+        cells = "".join(
+            f"{stats.get(k, 0):>10.2f}" for k in ("p50", "p90", "p95", "p99", "p99.9", "mean")
+        )
+        lines.append(f"{name:<18}{stats['count']:>8}{cells}")
+    for result in summary["slo"]["results"]:
+        lines.append(f"SLO {'ok    ' if result['passed'] else 'BREACH'} {result['message']}")
+    for warning in summary.get("warnings", []):
+        lines.append(f"warning: {warning}")
+    verdict = {0: "passed", 1: "some requests failed", 2: "error", 3: "SLO breached"}
+    lines.append(f"result: {verdict.get(code, f'exit {code}')} (exit {code})")
+    return "\n".join(lines)

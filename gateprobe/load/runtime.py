@@ -1,0 +1,358 @@
+"""The load run inside Locust: warmup, arrivals, records, progress, summary and SLO gate.
+
+One ``Runtime`` per Locust process, wired to Locust's events by ``install()`` (the
+locustfile calls it). Roles:
+
+    local / master   writes requests.jsonl, progress.json and, when Locust quits,
+                     summary.json; sets the exit code (3 on an SLO breach)
+    worker           makes records and ships them to the master (see collector.py)
+
+Warmup: records of requests that ended in the first ``warmup`` seconds are marked and left
+out of the summary, and Locust's statistics are reset when the warmup ends, so its tables
+cover the same requests.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+import time
+import urllib.request
+from typing import Any
+
+import gevent
+from locust import events
+from locust.env import Environment
+from locust.runners import MasterRunner, WorkerRunner
+
+from gateprobe.load.collector import Collector
+from gateprobe.load.pacing import BEHIND_MS, Pacer
+from gateprobe.load.progress import format_progress
+from gateprobe.load.settings import RunSettings
+from gateprobe.load.slo import is_slo_key
+from gateprobe.load.summary import build_summary, percentile, read_records
+
+__all__ = ["EXIT_SLO", "MOCK_LAG_FLOOR_MS", "Runtime"]
+
+EXIT_SLO = 3
+MOCK_LAG_FLOOR_MS = 2.0  # below this the mock's loop lag never explains a latency
+logger = logging.getLogger("gateprobe.load")
+
+
+class Runtime:
+    def __init__(self, settings: RunSettings) -> None:
+        self.settings = settings
+        self.environment: Environment | None = None
+        self.collector = Collector(settings.report_dir, is_worker=False)
+        self.pacer: Pacer | None = None
+        self.worker_id = "local"
+        self.test_start = 0.0
+        self.warmup_end = 0.0
+        self.warmup = settings.profile.warmup  # a worker takes its master's (see _on_share)
+        self.mock_lag: dict[str, Any] = {}
+        self._greenlets: list[gevent.Greenlet] = []
+        self._last_behind_warning = 0.0
+        load = settings.profile.load
+        if load.mode == "open" and load.rate:
+            self.pacer = Pacer(load.rate, load.arrival)
+
+    # -- wiring -----------------------------------------------------------------------------
+    def install(self) -> None:
+        events.init.add_listener(self._on_init)
+        events.test_start.add_listener(self._on_test_start)
+        events.test_stop.add_listener(self._on_test_stop)
+        events.report_to_master.add_listener(self._on_report_to_master)
+        events.worker_report.add_listener(self._on_worker_report)
+        events.quitting.add_listener(self._on_quitting)
+
+    @property
+    def is_worker(self) -> bool:
+        return isinstance(getattr(self.environment, "runner", None), WorkerRunner)
+
+    @property
+    def is_master(self) -> bool:
+        return isinstance(getattr(self.environment, "runner", None), MasterRunner)
+
+    def _on_init(self, environment: Environment, **_: Any) -> None:
+        self.environment = environment
+        runner = environment.runner
+        if isinstance(runner, WorkerRunner):
+            self.collector.is_worker = True
+            self.worker_id = runner.client_id
+            runner.register_message("gateprobe_share", self._on_share)
+        elif isinstance(runner, MasterRunner):
+            runner.register_message("gateprobe_records", self._on_records_message)
+
+    # -- test lifecycle ---------------------------------------------------------------------
+    def _on_test_start(self, environment: Environment, **_: Any) -> None:
+        self.test_start = time.time()
+        self.warmup_end = self.test_start + self.warmup
+        runner = environment.runner
+        if isinstance(runner, MasterRunner):
+            # sent before the spawn messages: each worker paces its share of the rate and
+            # uses the master's warmup, whatever its own command line said
+            load = self.settings.profile.load
+            runner.send_message(
+                "gateprobe_share",
+                {
+                    "workers": max(1, runner.worker_count),
+                    "warmup": self.warmup,
+                    "rate": load.rate if load.mode == "open" else None,
+                    "arrival": load.arrival,
+                },
+            )
+        if not self.is_worker:
+            self.collector.open()
+            self._greenlets.append(gevent.spawn(self._progress_loop))
+            if self._mock_health_url():
+                self._greenlets.append(gevent.spawn(self._mock_health_loop))
+        if self.warmup > 0:
+            self._greenlets.append(gevent.spawn(self._end_warmup))
+
+    def _on_share(self, environment: Environment, msg: Any, **_: Any) -> None:
+        data = msg.data or {}
+        workers = max(1, int(data.get("workers", 1)))
+        self.warmup = float(data.get("warmup", self.warmup))
+        rate = data.get("rate")
+        if rate:
+            if self.pacer is None:
+                self.pacer = Pacer(float(rate) / workers, str(data.get("arrival", "constant")))
+            else:
+                self.pacer.set_rate(float(rate) / workers)
+        else:
+            self.pacer = None
+
+    def _end_warmup(self) -> None:
+        gevent.sleep(max(0.0, self.warmup_end - time.time()))
+        if self.environment is not None and self.environment.runner is not None:
+            self.environment.runner.stats.reset_all()
+            logger.info("warmup over: statistics reset")
+
+    def _on_test_stop(self, environment: Environment, **_: Any) -> None:
+        runner = environment.runner
+        if isinstance(runner, WorkerRunner):
+            records = self.collector.drain()
+            runner.send_message("gateprobe_records", {"records": records, "final": True})
+
+    # -- records ------------------------------------------------------------------------------
+    def add(self, record: dict[str, Any]) -> None:
+        """A finished request from one of this process's users."""
+        end = record["start"] + record["e2e_ms"] / 1000.0
+        record["warmup"] = end < self.warmup_end
+        record["worker"] = self.worker_id
+        if record.get("error"):
+            record["error"] = self.settings.target.redactor().text(str(record["error"]))
+        lag = record.get("schedule_lag_ms")
+        if lag is not None and lag > 100.0 and time.time() - self._last_behind_warning > 10.0:
+            self._last_behind_warning = time.time()
+            logger.warning(
+                "open loop behind schedule by %.0f ms: every user was busy; raise --users "
+                "(the cap on requests in flight) or lower --rate",
+                lag,
+            )
+        assert self.environment is not None
+        self.collector.add(record, self.environment.stats)
+
+    def _on_report_to_master(self, client_id: str, data: dict[str, Any], **_: Any) -> None:
+        data["gateprobe_records"] = self.collector.drain()
+
+    def _on_worker_report(self, client_id: str, data: dict[str, Any], **_: Any) -> None:
+        self.collector.store(data.get("gateprobe_records") or [], source=client_id)
+
+    def _on_records_message(self, environment: Environment, msg: Any, **_: Any) -> None:
+        self.collector.store((msg.data or {}).get("records") or [], source=str(msg.node_id))
+
+    # -- progress -----------------------------------------------------------------------------
+    def _progress_loop(self) -> None:
+        while True:
+            gevent.sleep(1.0)
+            try:
+                self.write_progress()
+            except Exception:  # progress is best effort; never end the run for it
+                logger.debug("progress update failed", exc_info=True)
+
+    def progress(self) -> dict[str, Any]:
+        assert self.environment is not None and self.environment.runner is not None
+        runner = self.environment.runner
+        now = time.time()
+        window = [r for r in self.collector.recent if r[0] >= now - 10.0]
+        ttfts = sorted(r[2] for r in window if r[1] and r[2] is not None)
+        gaps = sorted(g for r in window if r[1] for g in r[3])
+        total = runner.stats.total
+        return {
+            "elapsed_s": round(now - self.test_start, 1),
+            "run_time_s": self.settings.profile.run_time,
+            "warmup": now < self.warmup_end,
+            "users": runner.user_count,
+            "requests": total.num_requests,
+            "failures": total.num_failures,
+            "requests_per_s": round(total.current_rps, 2),
+            "records": self.collector.received,
+            "ttft_p50_ms": round(percentile(ttfts, 50), 1) if ttfts else None,
+            "itl_p50_ms": round(percentile(gaps, 50), 2) if gaps else None,
+            "output_tokens_per_s": round(sum(r[4] for r in window if r[1]) / 10.0, 1),
+            "behind": self.pacer.behind if self.pacer is not None else 0,
+        }
+
+    def write_progress(self) -> None:
+        data = self.progress()
+        path = self.settings.report_dir / "progress.json"
+        tmp = path.with_suffix(".tmp")
+        tmp.write_text(json.dumps(data), encoding="utf-8")
+        tmp.replace(path)
+        self.collector.flush()
+        if self.settings.progress_to_stderr:
+            print(format_progress(data), file=sys.stderr, flush=True)
+
+    # -- the mock's own saturation ---------------------------------------------------------------
+    def _mock_health_url(self) -> str | None:
+        target = self.settings.target
+        if target.provision != "gateprobe-mock" or not target.key("admin"):
+            return None
+        return target.base_url + "/_gateprobe/health"
+
+    def _read_mock_lag(self, since: float) -> dict[str, Any] | None:
+        url = self._mock_health_url()
+        admin = self.settings.target.key("admin")
+        if url is None or admin is None:
+            return None
+        request = urllib.request.Request(
+            f"{url}?since={since:.3f}", headers={"x-gateprobe-admin": admin}
+        )
+        try:
+            with urllib.request.urlopen(request, timeout=5) as answer:
+                lag = json.loads(answer.read()).get("loop_lag_ms")
+        except (OSError, ValueError):
+            return None
+        return lag if isinstance(lag, dict) else None
+
+    def _mock_health_loop(self) -> None:
+        # the mock keeps its last minute of samples: read each 30 s window once
+        while True:
+            gevent.sleep(30.0)
+            self._poll_mock_lag()
+
+    def _poll_mock_lag(self) -> None:
+        since = max(self.warmup_end, float(self.mock_lag.get("_read_until", 0.0)))
+        now = time.time()
+        if now <= since:
+            return
+        lag = self._read_mock_lag(since)
+        if not lag or not lag.get("samples"):
+            return
+        seen = self.mock_lag
+        seen["_read_until"] = now
+        seen["windows"] = seen.get("windows", 0) + 1
+        seen["samples"] = seen.get("samples", 0) + int(lag["samples"])
+        seen["p50"] = lag.get("p50")
+        seen["p99_max"] = max(float(seen.get("p99_max", 0.0)), float(lag.get("p99", 0.0)))
+
+    # -- the end -------------------------------------------------------------------------
+    def _on_quitting(self, environment: Environment, **_: Any) -> None:
+        for greenlet in self._greenlets:
+            greenlet.kill(block=False)
+        if self.is_worker:
+            logger.info(
+                "gateprobe worker %s: %d requests recorded, %d sent to the master",
+                self.worker_id,
+                self.collector.made,
+                self.collector.sent,
+            )
+            return
+        self._poll_mock_lag()
+        self.mock_lag.pop("_read_until", None)
+        self.collector.close()
+        summary = self.summarize(environment)
+        path = self.settings.report_dir / "summary.json"
+        path.write_text(json.dumps(summary, indent=2, ensure_ascii=False) + "\n", "utf-8")
+        for warning in summary["warnings"]:
+            logger.warning("%s", warning)
+        if not summary["slo"]["passed"]:
+            for result in summary["slo"]["results"]:
+                if not result["passed"]:
+                    logger.error("SLO breached: %s", result["message"])
+            environment.process_exit_code = EXIT_SLO
+        elif (
+            "error_ratio" in summary["slo"]["thresholds"] and environment.process_exit_code is None
+        ):
+            # the error budget decides, not Locust's "any failure is exit 1"
+            from locust import log
+
+            if not log.unhandled_greenlet_exception:
+                environment.process_exit_code = 0
+
+    def summarize(self, environment: Environment) -> dict[str, Any]:
+        settings = self.settings
+        profile = settings.profile
+        runner = environment.runner
+        total = runner.stats.total if runner is not None else None
+        slo = {k: v for k, v in settings.slo.items() if is_slo_key(k)}
+        context = {
+            "run_id": settings.run_id,
+            "profile": {
+                "name": profile.name,
+                "source": profile.source,
+                "mode": profile.load.mode,
+                "users": profile.load.users,
+                "rate": profile.load.rate,
+                "arrival": profile.load.arrival if profile.load.mode == "open" else None,
+                "duration_s": profile.duration,
+                "warmup_s": profile.warmup,
+                "shape": profile.shape.kind if profile.shape else None,
+            },
+            "target": settings.target.metadata(),
+            "started_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(self.test_start)),
+            "locust": {
+                "requests": total.num_requests if total else None,
+                "failures": total.num_failures if total else None,
+                "workers_reported": dict(sorted(self.collector.by_worker.items())),
+            },
+        }
+        records = read_records(settings.report_dir / "requests.jsonl")
+        summary = build_summary(records, slo=slo, context=context)
+        summary["mock"] = {"loop_lag_ms": self.mock_lag} if self.mock_lag else None
+        summary["warnings"] = self._warnings(summary, runner)
+        return summary
+
+    def _warnings(self, summary: dict[str, Any], runner: Any) -> list[str]:
+        warnings: list[str] = []
+        lag = summary["metrics"].get("schedule_lag_ms") or {}
+        if lag.get("count"):
+            behind = sum(
+                1
+                for r in read_records(self.settings.report_dir / "requests.jsonl")
+                if not r.get("warmup") and (r.get("schedule_lag_ms") or 0) > BEHIND_MS
+            )
+            fraction = behind / int(lag["count"])
+            summary["throughput"]["behind_schedule_fraction"] = round(fraction, 6)
+            if fraction > 0.01:
+                warnings.append(
+                    f"the generator fell behind its arrival schedule for {fraction:.1%} of "
+                    f"requests (lag p99 {lag.get('p99')} ms): latencies understate what an "
+                    "open-loop client would see; raise --users or lower --rate"
+                )
+        if runner is not None and (
+            getattr(runner, "cpu_warning_emitted", False)
+            or getattr(runner, "worker_cpu_warning_emitted", False)
+        ):
+            warnings.append(
+                "the load generator's CPU went over 90%: measured latencies include "
+                "client-side delay; use --processes N or more workers"
+            )
+        mock_lag = self.mock_lag.get("p99_max")
+        itl = (summary["metrics"].get("itl_ms") or {}).get("p50")
+        if mock_lag is not None:
+            limit = max(MOCK_LAG_FLOOR_MS, min(10.0, 0.25 * itl) if itl else 10.0)
+            saturated = mock_lag > limit
+            summary["mock"]["bottleneck"] = saturated
+            summary["mock"]["lag_limit_ms"] = round(limit, 3)
+            if saturated:
+                warnings.append(
+                    f"the bundled mock was the bottleneck: its event loop lagged up to "
+                    f"{mock_lag:.1f} ms (p99; limit {limit:.1f} ms), so these latencies "
+                    "measure the mock's saturation, not the target"
+                )
+        if summary["requests"]["measured"] == 0:
+            warnings.append("no request was measured (run longer than the warmup)")
+        return warnings

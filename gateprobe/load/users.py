@@ -1,0 +1,218 @@
+"""Locust users, one per protocol, on FastHttpUser (geventhttpclient).
+
+Each user builds its request once with the same protocol layer as the conformance suites
+(``gateprobe.protocol.build_request`` with the target profile), then sends it over and over:
+closed loop (the next when the last ended, after the think time) or open loop (at the slots
+of the process's ``Pacer``). The body is read as it arrives, each read stamped with
+``time.perf_counter()`` and handed to a ``RequestTimer`` (see ``metrics.py``).
+
+Imported only inside Locust processes (it imports locust, which patches the standard
+library with gevent).
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from typing import Any, ClassVar, cast
+
+import gevent
+from locust import task
+from locust.contrib.fasthttp import FastHttpUser
+
+from gateprobe.load.metrics import RequestTimer
+from gateprobe.load.profile import RequestSpec
+from gateprobe.protocol import build_request
+
+__all__ = [
+    "AnthropicMessagesUser",
+    "GeminiUser",
+    "LLMUser",
+    "OpenAIChatUser",
+    "OpenAIEmbeddingsUser",
+    "OpenAIResponsesUser",
+    "read_some",
+    "user_class_for",
+]
+
+ERROR_BODY_BYTES = 300
+
+
+def read_some(raw: Any) -> bytes:
+    """Whatever body bytes have arrived (waiting for at least one); b"" at the end.
+
+    geventhttpclient's ``read(n)`` waits for n bytes, which would stamp an event late; this
+    returns as soon as one socket read brought body bytes.
+    """
+    buffer = raw._body_buffer
+    if not buffer and not raw.message_complete:
+        sock = raw._sock
+        if sock is None:
+            return b""
+        try:
+            while not buffer and not raw.message_complete:
+                data = sock.recv(raw.block_size)
+                if not data:
+                    raw.release()
+                    break
+                raw.feed(data)
+        except Exception:
+            raw.release()
+            raise
+    out = bytes(buffer)
+    del buffer[:]
+    return out
+
+
+class LLMUser(FastHttpUser):
+    """Sends one request of the profile's mix; subclasses fix the protocol."""
+
+    abstract = True
+    protocol: ClassVar[str] = "openai"
+    spec: ClassVar[RequestSpec]
+    runtime: ClassVar[Any] = None  # gateprobe.load.runtime.Runtime, set by the locustfile
+    network_timeout = 120.0
+    connection_timeout = 30.0
+    concurrency = 1  # one connection per user: a user has one request in flight
+
+    def on_start(self) -> None:
+        # Every status is an answer to read (its error body, and the connection stays
+        # usable): the user judges success itself, see RequestTimer.finish.
+        agent: Any = self.client.client
+        agent.valid_response_codes = frozenset(range(100, 600))
+        built = build_request(self.spec.spec(), self.runtime.settings.target)
+        headers = dict(built.headers)
+        headers.setdefault("accept-encoding", "identity")  # a compressed stream hides timing
+        body = built.content
+        if body is None and built.json_body is not None:
+            body = json.dumps(built.json_body).encode()
+            headers.setdefault("content-type", "application/json")
+        self._method = built.method
+        self._url = built.url
+        self._headers = headers
+        self._body = body
+        self._stream = built.stream
+        self._request_id_header = self.runtime.settings.target.dialect.request_id_header
+
+    def wait_time(self) -> float:
+        return float(self.runtime.settings.profile.load.think_time)
+
+    @task
+    def send(self) -> None:
+        runtime = self.runtime
+        pacer = runtime.pacer
+        slot: float | None = None
+        if pacer is not None:
+            slot = pacer.claim()
+            delay = slot - time.perf_counter()
+            if delay > 0:
+                gevent.sleep(delay)
+        wall = time.time()
+        start = time.perf_counter()
+        lag = pacer.lag_ms(slot, start) if pacer is not None and slot is not None else None
+        timer = RequestTimer(self.spec.protocol, self.spec.operation, self._stream, start)
+        transport_error: Exception | None = None
+        head = b""
+        with self.client.request(
+            self._method,
+            self._url,
+            name=self.spec.name,
+            data=cast(Any, self._body),  # bytes: sent as they are
+            headers=self._headers,
+            stream=True,
+            catch_response=True,
+        ) as response:
+            status = int(response.status_code or 0)
+            raw = getattr(response, "_response", None)
+            if raw is not None:
+                try:
+                    while chunk := read_some(raw):
+                        timer.feed(chunk, time.perf_counter())
+                        if len(head) < ERROR_BODY_BYTES:
+                            head += chunk[: ERROR_BODY_BYTES - len(head)]
+                except Exception as exc:  # a reset or a timeout mid-body
+                    transport_error = exc
+            end = time.perf_counter()
+            record = timer.finish(end, status)
+            if status == 0 or transport_error is not None:
+                cause = transport_error or getattr(response, "error", None)
+                record["ok"] = False
+                record["error_class"] = (
+                    "timeout" if "timeout" in type(cause).__name__.lower() else "connection"
+                )
+                record["error"] = f"{type(cause).__name__}: {cause}"[:300]
+            elif not 200 <= status < 300:
+                record["error"] = head.decode("utf-8", "replace")
+            response.request_meta["response_time"] = record["e2e_ms"]
+            response.request_meta["response_length"] = timer.bytes
+            if record["ok"]:
+                response.success()
+            else:
+                # a stable message (no request ids) so Locust groups failures by cause
+                response.failure(f"{record['error_class']} (status {status})")
+        request_id = None
+        headers = getattr(response, "headers", None)
+        if headers:
+            request_id = headers.get(self._request_id_header)
+        record.update(
+            name=self.spec.name,
+            protocol=self.spec.protocol,
+            operation=self.spec.operation,
+            stream=self._stream,
+            start=round(wall, 6),
+            request_id=request_id,
+            schedule_lag_ms=round(lag, 3) if lag is not None else None,
+        )
+        runtime.add(record)
+
+
+class OpenAIChatUser(LLMUser):
+    abstract = True
+    protocol = "openai"
+
+
+class OpenAIResponsesUser(LLMUser):
+    abstract = True
+    protocol = "openai"
+
+
+class OpenAIEmbeddingsUser(LLMUser):
+    abstract = True
+    protocol = "openai"
+
+
+class AnthropicMessagesUser(LLMUser):
+    abstract = True
+    protocol = "anthropic"
+
+
+class GeminiUser(LLMUser):
+    abstract = True
+    protocol = "gemini"
+
+
+_BASES: dict[tuple[str, str], type[LLMUser]] = {
+    ("openai", "chat"): OpenAIChatUser,
+    ("openai", "responses"): OpenAIResponsesUser,
+    ("openai", "embeddings"): OpenAIEmbeddingsUser,
+    ("anthropic", "chat"): AnthropicMessagesUser,
+    ("gemini", "chat"): GeminiUser,
+}
+
+
+def user_class_for(spec: RequestSpec, host: str, runtime: Any) -> type[LLMUser]:
+    """A concrete user class for one entry of the mix, weighted as the profile says."""
+    base = _BASES[(spec.protocol, spec.operation)]
+    class_name = "".join(ch if ch.isalnum() else "_" for ch in spec.name)
+    return type(
+        class_name,
+        (base,),
+        {
+            "abstract": False,
+            "spec": spec,
+            "weight": spec.weight,
+            "host": host,
+            "runtime": runtime,
+            "__module__": __name__,
+        },
+    )

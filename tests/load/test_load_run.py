@@ -1,0 +1,163 @@
+"""``gateprobe load`` end to end: Locust in a child process against the bundled mock.
+
+The mock is started with the profile's delays (TTFT 200 ms, ITL 20 ms), so the summary's
+figures can be checked against that truth, and the counts against each other: the records,
+Locust's own totals (not inflated by the LLM rows) and the closed loop's arithmetic.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import re
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+SECRET = re.compile(r"sk-gp-[0-9a-f]{16,}")
+
+
+def gateprobe_load(*args: str, timeout: float = 90) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "gateprobe.cli", "load", *args],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        stdin=subprocess.DEVNULL,
+    )
+
+
+def run_dir(root: Path) -> Path:
+    (found,) = [p for p in root.iterdir() if p.is_dir()]
+    return found
+
+
+def records(path: Path) -> list[dict[str, Any]]:
+    return [json.loads(line) for line in (path / "requests.jsonl").read_text().splitlines()]
+
+
+def test_a_short_run_matches_the_mocks_delays_and_counts(tmp_path: Path) -> None:
+    result = gateprobe_load(
+        "--profile", "chat-steady", "--users", "4", "--duration", "3", "--warmup", "1",
+        "--report-dir", str(tmp_path),
+    )  # fmt: skip
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "Traceback" not in result.stdout + result.stderr
+    assert "result: passed (exit 0)" in result.stdout
+    out = run_dir(tmp_path)
+    summary = json.loads((out / "summary.json").read_text())
+    metrics = summary["metrics"]
+    # the mock waits 200 ms before the first token and 20 ms before each next one
+    assert 199.0 <= metrics["ttft_ms"]["p50"] <= 230.0
+    assert 19.0 <= metrics["itl_ms"]["p50"] <= 25.0
+    assert 19.0 <= metrics["tpot_ms"]["p50"] <= 25.0
+    tokens = metrics["output_tokens"]["p50"]
+    assert metrics["e2e_ms"]["p50"] >= 200 + 20 * (tokens - 1)
+    assert metrics["ttst_ms"]["p50"] - metrics["ttft_ms"]["p50"] >= 19.0
+    assert summary["requests"]["output_tokens_source"] == {"usage": summary["requests"]["ok"]}
+    # counts: records, Locust's totals after the warmup, the closed loop's arithmetic
+    all_records = records(out)
+    measured = [r for r in all_records if not r["warmup"]]
+    assert summary["requests"]["measured"] == len(measured) > 0
+    assert summary["requests"]["warmup_excluded"] == len(all_records) - len(measured) > 0
+    assert summary["locust"]["requests"] == len(measured)
+    assert summary["locust"]["failures"] == summary["requests"]["failed"] == 0
+    expected = 4 * summary["throughput"]["window_s"] * 1000 / metrics["e2e_ms"]["mean"]
+    assert 0.7 * expected <= len(measured) <= 1.2 * expected + 4
+    # Locust's table: LLM rows in µs, and the Aggregated row counts only real requests
+    with (out / "locust_stats.csv").open(encoding="utf-8") as handle:
+        rows = {(r["Type"], r["Name"]): r for r in csv.DictReader(handle)}
+    real = sum(int(r["Request Count"]) for (kind, _), r in rows.items() if kind not in ("LLM", ""))
+    assert int(rows[("", "Aggregated")]["Request Count"]) == real > 0
+    itl_row = rows[("LLM", "ITL [µs] openai chat stream")]
+    assert 19_000 <= float(itl_row["Median Response Time"]) <= 25_000
+    assert int(itl_row["Request Count"]) > int(
+        rows[("POST", "openai chat stream")]["Request Count"]
+    )
+    assert ("LLM", "TTFT [µs] openai chat stream") in rows
+    # outputs, and no key in any of them
+    for name in ("locust.html", "locust_stats_history.csv", "ttft.png", "itl.png", "over_time.png"):
+        assert (out / name).is_file(), name
+    assert (out / "ttft.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    for path in out.iterdir():
+        assert not SECRET.search(path.read_text("utf-8", "replace")), path
+    assert not SECRET.search(result.stdout + result.stderr)
+
+
+def test_an_slo_breach_exits_3(tmp_path: Path) -> None:
+    result = gateprobe_load(
+        "--profile", "chat-steady", "--users", "2", "--duration", "2", "--warmup", "0",
+        "--slo", "ttft_p50_ms=50", "--no-plots", "--report-dir", str(tmp_path),
+    )  # fmt: skip
+    assert result.returncode == 3, result.stdout + result.stderr
+    assert re.search(r"SLO BREACH TTFT p50 2\d\d\.\d+ ms > 50 ms", result.stdout)
+    assert "result: SLO breached (exit 3)" in result.stdout
+    summary = json.loads((run_dir(tmp_path) / "summary.json").read_text())
+    assert summary["slo"]["passed"] is False
+    assert summary["slo"]["thresholds"]["ttft_p50_ms"] == 50
+
+
+def test_open_loop_poisson_arrivals_hold_the_rate(tmp_path: Path) -> None:
+    result = gateprobe_load(
+        "--profile", "chat-steady", "--rate", "20", "--arrival", "poisson", "--users", "20",
+        "--duration", "3", "--warmup", "0", "--no-plots", "--report-dir", str(tmp_path),
+    )  # fmt: skip
+    assert result.returncode == 0, result.stdout + result.stderr
+    summary = json.loads((run_dir(tmp_path) / "summary.json").read_text())
+    assert summary["profile"]["mode"] == "open" and summary["profile"]["arrival"] == "poisson"
+    # 20/s for ~3 s; Poisson counts over 60 expected have a standard deviation of ~8
+    assert 30 <= summary["requests"]["measured"] <= 90
+    lag = summary["metrics"]["schedule_lag_ms"]
+    assert lag["count"] == summary["requests"]["measured"]
+    assert summary["throughput"]["behind_schedule_fraction"] < 0.05
+
+
+def test_a_bad_profile_is_a_usage_error_before_anything_starts(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(
+        "name: bad\nrequests:\n  - {protocol: openai, operation: chat}\nload:\n  users: 0\n"
+    )
+    result = gateprobe_load("--profile", str(bad), "--report-dir", str(tmp_path / "out"))
+    assert result.returncode == 2
+    assert f"{bad}:5: load.users: " in result.stderr
+    assert "Traceback" not in result.stderr
+    assert not (tmp_path / "out").exists()
+    result = gateprobe_load("--slo", "ttft=3", "--report-dir", str(tmp_path / "out"))
+    assert result.returncode == 2 and "unknown key 'ttft'" in result.stderr
+
+
+def test_failures_are_classified_and_counted_once(tmp_path: Path) -> None:
+    profile = tmp_path / "faults.yaml"
+    profile.write_text(
+        "name: faults\n"
+        "requests:\n"
+        "  - {name: ok, protocol: openai, operation: chat, stream: true}\n"
+        "  - {name: refused, protocol: openai, operation: chat, stream: true,\n"
+        "     model: gpt-4o-mini--error-503}\n"
+        "  - {name: cut, protocol: anthropic, operation: chat, stream: true,\n"
+        "     model: claude-sonnet-4-5--cut-after-3}\n"
+        "  - {name: failing, protocol: gemini, operation: chat, stream: true,\n"
+        "     model: gemini-2.5-flash--fail-after-2}\n"
+        "load: {users: 4}\n"
+        "mock: {ttft_ms: 20, itl_ms: 5}\n"
+    )
+    result = gateprobe_load(
+        "--profile", str(profile), "--duration", "2", "--warmup", "0", "--no-plots",
+        "--report-dir", str(tmp_path / "out"),
+    )  # fmt: skip
+    # the mock's target profile sets error_ratio 0.01: the SLO judges the errors (exit 3)
+    assert result.returncode == 3, result.stdout + result.stderr
+    summary = json.loads((run_dir(tmp_path / "out") / "summary.json").read_text())
+    requests = summary["requests"]
+    assert set(requests["by_error_class"]) == {"http_503", "truncated", "in_band_error"}
+    assert requests["failed"] == sum(requests["by_error_class"].values())
+    assert summary["locust"]["failures"] == requests["failed"]  # once each, in Locust too
+    assert summary["locust"]["requests"] == requests["measured"]
+    by_name = summary["by_request"]
+    assert by_name["ok"]["failed"] == 0 and by_name["ok"]["ttft_ms"]["count"] > 0
+    for name in ("refused", "cut", "failing"):
+        assert by_name[name]["failed"] == by_name[name]["measured"] > 0
+        assert by_name[name]["ttft_ms"] == {"count": 0}  # failures stay out of latencies
+    bad = [r for r in records(run_dir(tmp_path / "out")) if r["name"] == "refused"]
+    assert bad[0]["status"] == 503 and '"error"' in bad[0]["error"]  # the body, for the record
