@@ -1,0 +1,106 @@
+"""Self-test cases of the quota checks (gateprobe/checks/quota.py, quota_admission.py).
+
+Each billing defect of the mock is caught by the check meant for it: ``no-rollback`` by
+``quota_charged: 0`` (a failed call keeps its pre-deduction), ``double-charge`` by
+``quota_charged: usage`` and by ``quota_logged`` (the balance loses twice the logged cost),
+``overdraft`` by ``quota_burst`` (a balance goes negative) and ``quota_admission`` (nothing is
+reserved before the call).
+"""
+
+from __future__ import annotations
+
+from selftest import Case
+
+FAILED_CALL = """\
+id: selftest.quota_refund
+title: a failed call is refunded
+steps:
+  - request: {protocol: openai, operation: chat, model: "gpt-4o-mini--error-503"}
+    expect: {status: 503, quota_charged: 0}
+"""
+MIDSTREAM = """\
+id: selftest.quota_midstream
+title: a mid-stream upstream failure is rolled back (the mock's policy)
+steps:
+  - request: {protocol: openai, operation: chat, stream: true,
+              model: "gpt-4o-mini--chunks-12--fail-after-4"}
+    expect: {status: 200, quota_charged: upstream_failure_midstream}
+"""
+CHARGED = """\
+id: selftest.quota_usage
+title: a success is charged its usage at its price
+parametrize: {protocol: [openai, anthropic, gemini]}
+steps:
+  - request: {protocol: "{protocol}", operation: chat, body: {}}
+    expect: {status: 200, quota_charged: usage}
+"""
+LOGGED = """\
+id: selftest.quota_logged
+title: the usage log matches the call and the charge
+steps:
+  - request: {protocol: openai, operation: chat}
+    expect: {status: 200, quota_logged: true}
+"""
+BURST = """\
+id: selftest.quota_burst
+title: a burst against a small quota
+steps:
+  - request: {protocol: openai, operation: chat, key: low_quota, body: {max_tokens: 8}}
+    expect: {quota_burst: {count: 8, quota: 10}}
+"""
+ADMISSION = """\
+id: selftest.quota_admission
+title: the admission boundary
+steps:
+  - request: {protocol: openai, operation: chat, body: {max_tokens: 2000}}
+    expect: {status: 200, quota_admission: true}
+"""
+
+CASES: list[Case] = [
+    # -- quota_charged ------------------------------------------------------------------------
+    Case(
+        "no-rollback-upstream-503",
+        "quota_charged",
+        FAILED_CALL,
+        "a call answered HTTP 503 was charged (key 20, account 20 quota units)",
+        defects=("no-rollback",),
+    ),
+    Case(
+        "no-rollback-midstream",
+        "quota_charged",
+        MIDSTREAM,
+        "a call ended by an upstream failure mid-stream was charged",
+        defects=("no-rollback",),
+    ),
+    Case(
+        "double-charge-usage",
+        "quota_charged",
+        CHARGED,
+        "at its price that is",
+        defects=("double-charge",),
+    ),
+    # -- quota_logged -------------------------------------------------------------------------
+    Case(
+        "double-charge-log",
+        "quota_logged",
+        LOGGED,
+        "the usage log says the call cost",
+        defects=("double-charge",),
+    ),
+    # -- quota_burst --------------------------------------------------------------------------
+    Case(
+        "overdraft-burst",
+        "quota_burst",
+        BURST,
+        "a balance went negative",
+        defects=("overdraft",),
+    ),
+    # -- quota_admission ----------------------------------------------------------------------
+    Case(
+        "overdraft-admission",
+        "quota_admission",
+        ADMISSION,
+        "the gateway reserved nothing before the call",
+        defects=("overdraft",),
+    ),
+]
