@@ -1,194 +1,94 @@
-"""Stream checks: the wire grammar of each protocol's event stream, and time to first event."""
+"""The ``stream`` check: a streamed answer read the way a strict client reads it, event by event.
+
+Severity of each rule (docs: suites/streaming/README.md):
+
+    MUST (fails)   Content-Type ``text/event-stream`` (``application/json`` for Gemini's JSON
+                   array); no ``Content-Length``; the stream ends on a frame boundary; every
+                   event is JSON valid against the protocol's event schema; the protocol's
+                   grammar (stream_openai, stream_responses, stream_anthropic, stream_gemini)
+    SHOULD (warns) ``Cache-Control: no-cache``: no protocol requires it, but a proxy may cache
+                   or buffer an event stream without it (LiteLLM #28384)
+
+Failures name the event (``event[3]``) or array element (``element[3]``) they are about.
+"""
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from gateprobe.checks._registry import CheckContext, check
+from gateprobe.checks._stream_common import DONE, Payload, fail, guarded, is_responses, payloads
+from gateprobe.checks.stream_anthropic import check_anthropic_stream
+from gateprobe.checks.stream_gemini import check_gemini_stream
+from gateprobe.checks.stream_openai import check_chat_stream
+from gateprobe.checks.stream_responses import check_responses_stream
 from gateprobe.errors import CheckFailed
 
-__all__: list[str] = []
+__all__ = ["check_headers", "event_schema"]
 
 
-def _fail(message: str, where: str, expected: Any = None, actual: Any = None) -> CheckFailed:
-    return CheckFailed("stream", message, expected=expected, actual=actual, where=where)
-
-
-def _payloads(ctx: CheckContext) -> list[tuple[int, str | None, Any]]:
-    """(index, event name, parsed data) of every event; '[DONE]' stays a string."""
-    out: list[tuple[int, str | None, Any]] = []
-    if ctx.stream == "array":
-        for element in ctx.exchange.elements:
-            try:
-                out.append((element.index, None, json.loads(element.text)))
-            except ValueError:
-                raise _fail(
-                    "an array element is not JSON",
-                    f"element[{element.index}]",
-                    "JSON",
-                    element.text[:80],
-                ) from None
-        return out
-    for event in ctx.exchange.events:
-        if event.data == "[DONE]":
-            out.append((event.index, event.event, "[DONE]"))
-            continue
-        try:
-            out.append((event.index, event.event, json.loads(event.data)))
-        except ValueError:
-            raise _fail(
-                "an event's data is not JSON", f"event[{event.index}]", "JSON", event.data[:80]
-            ) from None
-    return out
-
-
-def _openai_chat(events: list[tuple[int, str | None, Any]]) -> None:
-    done = [i for i, _, data in events if data == "[DONE]"]
-    if len(done) != 1:
-        raise _fail(f"expected exactly one data: [DONE], got {len(done)}", "events", 1, len(done))
-    if events[-1][2] != "[DONE]":
-        raise _fail("data: [DONE] is not the last event", f"event[{done[0]}]")
-    ids: set[Any] = set()
-    finishes: dict[int, int] = {}
-    for index, _, data in events[:-1]:
-        if not isinstance(data, dict):
-            raise _fail("a chunk is not a JSON object", f"event[{index}]")
-        if "error" in data:
-            raise _fail(
-                f"the stream carries an error: {str(data['error'])[:120]}", f"event[{index}]"
+def check_headers(ctx: CheckContext, check_name: str = "stream") -> None:
+    """Content-Type and Content-Length (MUST), Cache-Control (SHOULD: a warning)."""
+    exchange = ctx.exchange
+    expected = "application/json" if ctx.stream == "array" else "text/event-stream"
+    if exchange.content_type != expected:
+        raise fail(
+            f"expected Content-Type {expected}, got {exchange.content_type or 'none'}",
+            "headers.content-type",
+            expected,
+            exchange.content_type,
+            check=check_name,
+        )
+    length = exchange.headers.get("content-length")
+    if length is not None:
+        raise fail(
+            f"a stream must not carry Content-Length (got {length}): the whole body was "
+            f"known before it was sent, so it was buffered",
+            "headers.content-length",
+            "absent",
+            length,
+            check=check_name,
+        )
+    cache_control = exchange.headers.get("cache-control", "").lower()
+    if expected == "text/event-stream" and "no-cache" not in cache_control:
+        ctx.warn(
+            CheckFailed(
+                check_name,
+                "no Cache-Control: no-cache on an event stream: a proxy may cache or buffer it",
+                expected="no-cache",
+                actual=exchange.headers.get("cache-control"),
+                where="headers.cache-control",
             )
-        if data.get("object") != "chat.completion.chunk":
-            raise _fail(
-                "object is not chat.completion.chunk",
-                f"event[{index}].object",
-                "chat.completion.chunk",
-                data.get("object"),
-            )
-        ids.add(data.get("id"))
-        for choice in data.get("choices") or []:
-            if choice.get("finish_reason") is not None:
-                key = int(choice.get("index", 0))
-                finishes[key] = finishes.get(key, 0) + 1
-    if len(ids) != 1:
-        raise _fail("the chunk id changes within one stream", "events[*].id", 1, len(ids))
-    if not finishes or any(count != 1 for count in finishes.values()):
-        raise _fail(
-            "each choice needs exactly one non-null finish_reason",
-            "events[*].choices[*].finish_reason",
-            1,
-            finishes or 0,
         )
 
 
-def _openai_responses(events: list[tuple[int, str | None, Any]]) -> None:
-    terminal = {"response.completed", "response.incomplete", "response.failed"}
-    last_sequence = -1
-    ends = 0
-    for index, name, data in events:
-        if data == "[DONE]":
-            raise _fail("a Responses stream must not send [DONE]", f"event[{index}]")
-        kind = data.get("type") if isinstance(data, dict) else None
-        if name is not None and name != kind:
-            raise _fail(
-                f"event name {name!r} differs from data.type {kind!r}",
-                f"event[{index}].type",
-                name,
-                kind,
-            )
-        sequence = data.get("sequence_number") if isinstance(data, dict) else None
-        if not isinstance(sequence, int) or sequence <= last_sequence:
-            raise _fail(
-                "sequence_number does not increase strictly",
-                f"event[{index}].sequence_number",
-                f"> {last_sequence}",
-                sequence,
-            )
-        last_sequence = sequence
-        ends += kind in terminal
-    if ends != 1:
-        raise _fail(f"expected exactly one terminal event, got {ends}", "events", 1, ends)
+def event_schema(ctx: CheckContext, events: list[Payload]) -> str:
+    if ctx.protocol == "anthropic":
+        return "anthropic/stream_event"
+    if ctx.protocol == "gemini":
+        return "gemini/generate_content_response"
+    if is_responses(ctx, events):
+        return "openai/responses.stream_event"
+    return "openai/chat.completion.chunk"
 
 
-def _anthropic(events: list[tuple[int, str | None, Any]]) -> None:
-    kinds = []
-    for index, name, data in events:
-        if data == "[DONE]":
-            raise _fail("an Anthropic stream must not send [DONE]", f"event[{index}]")
-        kind = data.get("type") if isinstance(data, dict) else None
-        if name != kind:
-            raise _fail(
-                f"event name {name!r} differs from data.type {kind!r}",
-                f"event[{index}].type",
-                name,
-                kind,
-            )
-        if kind == "error":
-            raise _fail(
-                f"the stream carries an error: {str(data.get('error'))[:120]}", f"event[{index}]"
-            )
-        kinds.append((index, kind))
-    significant = [(i, k) for i, k in kinds if k != "ping"]
-    if not significant or significant[0][1] != "message_start":
-        raise _fail(
-            "the first event is not message_start",
-            "event[0]",
-            "message_start",
-            significant[0][1] if significant else None,
-        )
-    if significant[-1][1] != "message_stop":
-        raise _fail(
-            "the last event is not message_stop",
-            f"event[{significant[-1][0]}]",
-            "message_stop",
-            significant[-1][1],
-        )
-    open_block = False
-    for index, kind in significant:
-        if kind == "content_block_start":
-            if open_block:
-                raise _fail("a block starts before the previous one stopped", f"event[{index}]")
-            open_block = True
-        elif kind == "content_block_delta" and not open_block:
-            raise _fail(
-                "a delta outside any content block",
-                f"event[{index}]",
-                "content_block_start first",
-                kind,
-            )
-        elif kind == "content_block_stop":
-            if not open_block:
-                raise _fail("content_block_stop without a started block", f"event[{index}]")
-            open_block = False
+def _validate(ref: str, events: list[Payload]) -> None:
+    from gateprobe.schemas import validation_errors
 
-
-def _gemini(events: list[tuple[int, str | None, Any]], kind: str) -> None:
-    for index, _, data in events:
-        label = f"element[{index}]" if kind == "array" else f"event[{index}]"
-        if data == "[DONE]":
-            raise _fail("a Gemini stream must not send [DONE]", label)
-        if not isinstance(data, dict):
-            raise _fail("an element is not a JSON object", label)
-        if "error" in data:
-            raise _fail(f"the stream carries an error: {str(data['error'])[:120]}", label)
-        if "candidates" not in data and "promptFeedback" not in data:
-            raise _fail("an element has no candidates", f"{label}.candidates")
-    # Gemini streams have no terminator: the finishReason (or a blocked prompt) ends them.
-    finished = any(
-        isinstance(data, dict)
-        and (
-            any(isinstance(c, dict) and c.get("finishReason") for c in data.get("candidates") or [])
-            or bool((data.get("promptFeedback") or {}).get("blockReason"))
-        )
-        for _, _, data in events
-    )
-    if not finished:
-        raise _fail(
-            "no candidate carries a finishReason: the stream was cut short",
-            "events[*].candidates[*].finishReason",
-            "a finishReason",
-            None,
-        )
+    for p in events:
+        if p.data == DONE or not isinstance(p.data, dict):
+            continue  # the grammar reports these
+        if "error" in p.data or p.type == "error":
+            continue  # an in-band error is the grammar's (and stream_error's) finding
+        errors = validation_errors(ref, p.data)
+        if errors:
+            where, message = errors[0]
+            raise fail(
+                f"{p.label} does not match {ref}: {p.label}{where.removeprefix('$')}: {message}",
+                p.label + where.removeprefix("$"),
+                ref,
+                message,
+            )
 
 
 @check("stream")
@@ -196,86 +96,27 @@ def stream(ctx: CheckContext, wanted: Any) -> None:
     """The response is a complete, well-formed stream of its protocol (framing and grammar)."""
     if not wanted:
         return
+    check_headers(ctx)
     exchange = ctx.exchange
-    expected_type = "application/json" if ctx.stream == "array" else "text/event-stream"
-    if exchange.content_type != expected_type:
-        raise _fail(
-            f"expected Content-Type {expected_type}, got {exchange.content_type or 'none'}",
-            "headers.content-type",
-            expected_type,
-            exchange.content_type,
-        )
     if exchange.stream_problem:
-        raise _fail(exchange.stream_problem, "end of stream")
-    events = _payloads(ctx)
+        last = len(exchange.events or exchange.elements) - 1
+        raise fail(
+            f"{exchange.stream_problem} (after event[{last}])"
+            if exchange.events
+            else exchange.stream_problem,
+            "end of stream",
+        )
+    events = payloads(ctx)
     if not events:
-        raise _fail("the stream carried no events", "events", "at least one event", 0)
+        raise fail("the stream carried no events", "events", "at least one event", 0)
+    # the grammar first: its messages say what is wrong in the protocol's terms; the schema
+    # then catches what the grammar does not look at
     if ctx.protocol == "anthropic":
-        _anthropic(events)
+        guarded("stream", lambda: check_anthropic_stream(events))
     elif ctx.protocol == "gemini":
-        _gemini(events, ctx.stream or "sse")
-    elif any(name and name.startswith("response.") for _, name, _ in events):
-        _openai_responses(events)
+        guarded("stream", lambda: check_gemini_stream(events))
+    elif is_responses(ctx, events):
+        guarded("stream", lambda: check_responses_stream(events))
     else:
-        _openai_chat(events)
-
-
-def _carries_output(protocol: str | None, name: str | None, text: str) -> bool:
-    """Whether an event carries generated output (a token), not just framing or metadata."""
-    try:
-        data = json.loads(text)
-    except ValueError:
-        return text.strip() != "[DONE]"
-    if not isinstance(data, dict):
-        return False
-    kind: str = data["type"] if isinstance(data.get("type"), str) else name or ""
-    if protocol == "anthropic":
-        return kind == "content_block_delta"
-    if kind.startswith("response."):
-        return kind.endswith(".delta")
-    if "candidates" in data:
-        return any(
-            isinstance(c, dict) and (c.get("content") or {}).get("parts")
-            for c in data["candidates"] or []
-        )
-    for choice in data.get("choices") or []:
-        delta = choice.get("delta") if isinstance(choice, dict) else None
-        if isinstance(delta, dict) and any(
-            delta.get(field)
-            for field in ("content", "tool_calls", "function_call", "refusal", "reasoning_content")
-        ):
-            return True
-    return False
-
-
-@check("max_ttft_ms")
-def max_ttft_ms(ctx: CheckContext, limit: float) -> None:
-    """The first token (first event carrying output) arrives within the given milliseconds.
-
-    Framing that gateways send before any output (an OpenAI role chunk, Anthropic's
-    message_start, ping and content_block_start) does not count; a stream in which no event
-    carries output is timed by its first event.
-    """
-    frames = [(e.index, e.time, e.event, e.data) for e in ctx.exchange.events] + [
-        (e.index, e.time, None, e.text) for e in ctx.exchange.elements
-    ]
-    if not frames:
-        raise CheckFailed(
-            "max_ttft_ms",
-            "no event arrived",
-            expected=f"<= {limit} ms",
-            actual=None,
-            where="events",
-        )
-    label = "element" if ctx.exchange.elements else "event"
-    output = [f for f in frames if _carries_output(ctx.protocol, f[2], f[3])]
-    index, at, _, _ = output[0] if output else frames[0]
-    actual = at * 1000
-    if actual > float(limit):
-        raise CheckFailed(
-            "max_ttft_ms",
-            f"first token after {actual:.1f} ms ({label}[{index}]), limit {limit} ms",
-            expected=f"<= {limit} ms",
-            actual=round(actual, 1),
-            where=f"{label}[{index}]",
-        )
+        guarded("stream", lambda: check_chat_stream(ctx, events))
+    _validate(event_schema(ctx, events), events)

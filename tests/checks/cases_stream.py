@@ -1,24 +1,77 @@
-"""Self-test cases of the stream checks (stream, max_ttft_ms)."""
+"""Self-test cases of the stream checks.
+
+``stream`` (grammar and headers), ``stream_incremental`` and ``max_ttft_ms`` (timing),
+``stream_error`` (failures around a stream), ``stream_equals_plain`` (joined stream versus the
+plain answer) and ``stream_cancelled`` (the mock saw the client hang up). Each streaming defect
+of the mock is caught by the check meant for it, with a message naming the event.
+"""
 
 from __future__ import annotations
 
 from selftest import MODELS, STREAM, TTFT, Case
 
+OPENAI, ANTHROPIC, GEMINI = MODELS["openai"], MODELS["anthropic"], MODELS["gemini"]
+
+# One stream step with a request body and the checks to run (``{expect}``).
+STREAM_WITH = """\
+id: selftest.stream_with
+title: stream with
+steps:
+  - request:
+      protocol: {protocol}
+      operation: {operation}
+      stream: {kind}
+      model: "{model}@FAULT@"
+      body: {body}
+    expect: {expect}
+"""
+PACED = "--chunks-10--itl-30"
+
+
+def stream_with(
+    protocol: str,
+    expect: str,
+    *,
+    model: str | None = None,
+    operation: str = "chat",
+    kind: str = "true",
+    body: str = "{}",
+) -> str:
+    return STREAM_WITH.format(
+        protocol=protocol,
+        operation=operation,
+        kind=kind,
+        model=model or MODELS[protocol],
+        body=body,
+        expect=expect,
+    )
+
+
+GRAMMAR = "{status: 200, stream: true}"
+RESPONSES = stream_with("openai", GRAMMAR, operation="responses")
+WITH_USAGE = "{stream_options: {include_usage: true}}"
+
+CANCEL = """\
+id: selftest.cancel
+title: cancel
+steps:
+  - request:
+      protocol: {protocol}
+      operation: chat
+      stream: true
+      model: "{model}--chunks-20--itl-30@FAULT@"
+      disconnect_after_events: 3
+    expect: {{status: 200, stream_cancelled: true}}
+"""
+
 CASES: list[Case] = [
-    # -- stream -------------------------------------------------------------------------------
+    # -- stream: framing and headers ----------------------------------------------------------
     Case(
         "missing-done",
         "stream",
-        STREAM.format(protocol="openai", kind="true", model="gpt-4o-mini"),
+        STREAM.format(protocol="openai", kind="true", model=OPENAI),
         "expected exactly one data: [DONE], got 0",
         defects=("missing-done",),
-    ),
-    Case(
-        "anthropic-events-out-of-order",
-        "stream",
-        STREAM.format(protocol="anthropic", kind="true", model="claude-sonnet-4-5"),
-        "a delta outside any content block",
-        defects=("anthropic-events-out-of-order",),
     ),
     *(
         Case(
@@ -33,30 +86,143 @@ CASES: list[Case] = [
     Case(
         "cut-after-3-openai",
         "stream",
-        STREAM.format(protocol="openai", kind="true", model="gpt-4o-mini"),
+        STREAM.format(protocol="openai", kind="true", model=OPENAI),
         "expected exactly one data: [DONE], got 0",
         fault="--cut-after-3",
     ),
     Case(
         "cut-after-3-anthropic",
         "stream",
-        STREAM.format(protocol="anthropic", kind="true", model="claude-sonnet-4-5"),
-        "the last event is not message_stop",
+        STREAM.format(protocol="anthropic", kind="true", model=ANTHROPIC),
+        "the last event (event[5]) is not message_stop but content_block_delta",
         fault="--cut-after-3",
     ),
     Case(
         "cut-after-3-gemini-sse",
         "stream",
-        STREAM.format(protocol="gemini", kind="true", model="gemini-2.5-flash"),
-        "no candidate carries a finishReason: the stream was cut short",
+        STREAM.format(protocol="gemini", kind="true", model=GEMINI),
+        "no candidate carries a finishReason: the stream was cut short after event[2]",
         fault="--cut-after-3",
     ),
     Case(
         "cut-after-3-gemini-array",
         "stream",
-        STREAM.format(protocol="gemini", kind="array", model="gemini-2.5-flash"),
+        STREAM.format(protocol="gemini", kind="array", model=GEMINI),
         "the array was not closed",
         fault="--cut-after-3",
+    ),
+    # -- stream: OpenAI chat grammar ----------------------------------------------------------
+    Case(
+        "unstable-chunk-id",
+        "stream",
+        stream_with("openai", GRAMMAR),
+        "event[2].id is 'chatcmpl-",
+        defects=("unstable-chunk-id",),
+    ),
+    Case(
+        "no-role-in-first-delta",
+        "stream",
+        stream_with("openai", GRAMMAR),
+        "the first delta (event[0]) carries no role: assistant",
+        defects=("no-role-in-first-delta",),
+    ),
+    Case(
+        "finish-reason-on-every-chunk",
+        "stream",
+        stream_with("openai", GRAMMAR),
+        "choice 0 has a second non-null finish_reason at event[1] after its finish_reason at "
+        "event[0]",
+        defects=("finish-reason-on-every-chunk",),
+    ),
+    Case(
+        "usage-chunk-with-choices",
+        "stream",
+        stream_with("openai", GRAMMAR, body=WITH_USAGE),
+        "carries 1 choices; expected choices: []",
+        defects=("usage-chunk-with-choices",),
+    ),
+    Case(
+        "usage-chunk-without-include-usage",
+        "stream",
+        stream_with("openai", GRAMMAR),
+        "carries usage although stream_options.include_usage was not set",
+        defects=("usage-chunk-without-include-usage",),
+    ),
+    # -- stream: Responses grammar ------------------------------------------------------------
+    Case(
+        "responses-sequence-repeats",
+        "stream",
+        RESPONSES,
+        "event[3].sequence_number 2 does not increase strictly (previous 2 at event[2])",
+        defects=("responses-sequence-repeats",),
+    ),
+    Case(
+        "responses-no-terminal-event",
+        "stream",
+        RESPONSES,
+        "expected exactly one terminal event",
+        defects=("responses-no-terminal-event",),
+    ),
+    Case(
+        "responses-empty-output",
+        "stream",
+        RESPONSES,
+        "(response.completed) has output: [] although",
+        defects=("responses-empty-output",),
+    ),
+    # -- stream: Anthropic grammar ------------------------------------------------------------
+    Case(
+        "anthropic-events-out-of-order",
+        "stream",
+        STREAM.format(protocol="anthropic", kind="true", model=ANTHROPIC),
+        "a delta outside any content block at event[4]",
+        defects=("anthropic-events-out-of-order",),
+    ),
+    Case(
+        "anthropic-event-name-mismatch",
+        "stream",
+        stream_with("anthropic", GRAMMAR),
+        "event[3]: event name 'delta' differs from data.type 'content_block_delta'",
+        defects=("anthropic-event-name-mismatch",),
+    ),
+    Case(
+        "anthropic-usage-not-cumulative",
+        "stream",
+        stream_with("anthropic", GRAMMAR, model=f"{ANTHROPIC}--chunks-6"),
+        ".usage.output_tokens fell from 5 (event[",
+        defects=("anthropic-usage-not-cumulative",),
+    ),
+    # -- stream: Gemini grammar ---------------------------------------------------------------
+    *(
+        Case(
+            f"gemini-usage-decreasing-{kind}",
+            "stream",
+            stream_with("gemini", GRAMMAR, kind=kind, model=f"{GEMINI}--chunks-4"),
+            f"{label}[4].usageMetadata.candidatesTokenCount fell from 4 ({label}[3]) to 0",
+            defects=("gemini-usage-decreasing",),
+        )
+        for kind, label in (("true", "event"), ("array", "element"))
+    ),
+    # -- stream_incremental -------------------------------------------------------------------
+    *(
+        Case(
+            f"buffered-stream-{protocol}-{kind}",
+            "stream_incremental",
+            stream_with(
+                protocol,
+                "{status: 200, stream_incremental: {min_spread_ms: 150}}",
+                kind=kind,
+                model=MODELS[protocol] + PACED,
+            ),
+            "the stream was buffered, not delivered incrementally",
+            defects=("buffered-stream",),
+        )
+        for protocol, kind in (
+            ("openai", "true"),
+            ("anthropic", "true"),
+            ("gemini", "true"),
+            ("gemini", "array"),
+        )
     ),
     # -- max_ttft_ms --------------------------------------------------------------------------
     *(
@@ -66,6 +232,72 @@ CASES: list[Case] = [
             TTFT.format(protocol=protocol, model=model),
             "limit 250 ms",
             fault="--ttft-600",
+        )
+        for protocol, model in MODELS.items()
+    ),
+    # -- stream_error -------------------------------------------------------------------------
+    *(
+        Case(
+            f"stream-error-as-200-{protocol}",
+            "stream_error",
+            stream_with(protocol, "{stream_error: before-first-byte}", model=model + "--error-503"),
+            "an upstream error before the first byte came as HTTP 200",
+            defects=("stream-error-as-200",),
+        )
+        for protocol, model in MODELS.items()
+    ),
+    Case(
+        "done-after-stream-error",
+        "stream_error",
+        stream_with("openai", "{stream_error: mid-stream}", model=f"{OPENAI}--fail-after-3"),
+        "event[5] (a usage chunk) comes after the in-band error at event[4]",
+        defects=("done-after-stream-error",),
+    ),
+    *(
+        Case(
+            f"raw-error-after-stream-{protocol}",
+            "stream_error",
+            stream_with(protocol, "{stream_error: mid-stream}", model=model + "--fail-after-3"),
+            f"raw text outside any frame after event[{last}]",
+            defects=("raw-error-after-stream",),
+        )
+        for protocol, model, last in (("openai", OPENAI, 3), ("anthropic", ANTHROPIC, 5))
+    ),
+    Case(
+        "mid-stream-cut-without-error",
+        "stream_error",
+        stream_with("anthropic", "{stream_error: mid-stream}"),
+        "no in-band error: the stream ended after event[5] without telling the client",
+        fault="--cut-after-3",
+        # the same upstream failure, told in-band
+        clean_scenario=stream_with(
+            "anthropic", "{stream_error: mid-stream}", model=f"{ANTHROPIC}--fail-after-3"
+        ),
+    ),
+    # -- stream_equals_plain ------------------------------------------------------------------
+    *(
+        Case(
+            f"stream-drops-chunk-{name}",
+            "stream_equals_plain",
+            stream_with(protocol, "{status: 200, stream_equals_plain: true}", operation=operation),
+            "the joined stream text departs from the plain answer at character",
+            defects=("stream-drops-chunk",),
+        )
+        for name, protocol, operation in (
+            ("openai", "openai", "chat"),
+            ("anthropic", "anthropic", "chat"),
+            ("gemini", "gemini", "chat"),
+            ("responses", "openai", "responses"),
+        )
+    ),
+    # -- stream_cancelled ---------------------------------------------------------------------
+    *(
+        Case(
+            f"ignores-client-disconnect-{protocol}",
+            "stream_cancelled",
+            CANCEL.format(protocol=protocol, model=model),
+            "it did not notice the cancellation",
+            defects=("ignores-client-disconnect",),
         )
         for protocol, model in MODELS.items()
     ),

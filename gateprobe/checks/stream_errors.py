@@ -1,0 +1,224 @@
+"""The ``stream_error`` check: how a gateway reports an upstream failure around a stream.
+
+``stream_error: before-first-byte`` (the upstream failed before sending anything, e.g. the
+mock's ``--error-503``): a real non-2xx status with a JSON error body, not a 200 event stream
+that carries the error (clients and SDKs only raise on the status).
+
+``stream_error: mid-stream`` (the upstream failed after N chunks, e.g. ``--fail-after-3``):
+ - the failure is told in-band, in the protocol's own frame: OpenAI chat ``data: {"error": …}``,
+   Anthropic ``event: error``, Responses ``response.failed`` (or an ``error`` event), Gemini
+   an element with ``error`` (Gemini defines no in-band error, so there its absence is a
+   warning, not a failure);
+ - nothing follows it, and nothing anywhere claims completion: no ``[DONE]``, no usage chunk,
+   no ``finish_reason``/``stop_reason``/``finishReason``, no ``message_stop``, no
+   ``response.completed`` (a fabricated end makes a truncated answer look whole);
+ - no raw, unframed JSON appended to the event stream (new-api's Claude relay).
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from gateprobe.checks._registry import CheckContext, check
+from gateprobe.checks._stream_common import DONE, Payload, fail, guarded, is_responses, payloads
+from gateprobe.errors import CheckFailed
+
+__all__: list[str] = []
+
+CHECK = "stream_error"
+MODES = ("before-first-byte", "mid-stream")
+
+
+@check("stream_error")
+def stream_error(ctx: CheckContext, mode: Any) -> None:
+    """An upstream failure before or during a stream is reported the protocol's way."""
+    if mode not in MODES:
+        raise CheckFailed(CHECK, f"stream_error takes one of {', '.join(MODES)}, not {mode!r}")
+    if mode == "before-first-byte":
+        _before_first_byte(ctx)
+    else:
+        guarded(CHECK, lambda: _mid_stream(ctx))
+
+
+def _before_first_byte(ctx: CheckContext) -> None:
+    exchange = ctx.exchange
+    status = exchange.status or 0
+    if 200 <= status < 300:
+        shown = ""
+        events = exchange.events or exchange.elements
+        if events:
+            first = events[0]
+            text = first.data if hasattr(first, "data") else first.text
+            label = "event" if exchange.events else "element"
+            shown = f"; {label}[0] carries it: {text[:120]}"
+        raise fail(
+            f"an upstream error before the first byte came as HTTP {status} "
+            f"{exchange.content_type or 'without a content type'}{shown}",
+            "status",
+            "a non-2xx status with a JSON error",
+            status,
+            check=CHECK,
+        )
+    if exchange.content_type == "text/event-stream":
+        raise fail(
+            f"the HTTP {status} error came as an event stream; expected a JSON error body",
+            "headers.content-type",
+            "application/json",
+            exchange.content_type,
+            check=CHECK,
+        )
+    try:
+        body = exchange.json()
+    except ValueError as exc:
+        raise fail(str(exc), "body", "a JSON error", exchange.text()[:120], check=CHECK) from None
+    if not isinstance(body, dict) or "error" not in body:
+        raise fail(
+            f"the HTTP {status} body has no error object",
+            "body.error",
+            "an error object",
+            body,
+            check=CHECK,
+        )
+
+
+def _is_error(ctx: CheckContext, responses: bool, p: Payload) -> bool:
+    if not isinstance(p.data, dict):
+        return False
+    if ctx.protocol == "anthropic":
+        return p.type == "error"
+    if responses:
+        return p.type in ("response.failed", "error")
+    return "error" in p.data
+
+
+def _claims_completion(ctx: CheckContext, responses: bool, p: Payload) -> str | None:
+    """What in ``p`` tells the client the answer was complete, or None."""
+    data = p.data
+    if data == DONE:
+        return "data: [DONE]"
+    if not isinstance(data, dict):
+        return None
+    if ctx.protocol == "anthropic":
+        if p.type == "message_stop":
+            return "message_stop"
+        if p.type == "message_delta" and (data.get("delta") or {}).get("stop_reason"):
+            return f"stop_reason {data['delta']['stop_reason']!r}"
+        return None
+    if ctx.protocol == "gemini":
+        for candidate in data.get("candidates") or []:
+            if isinstance(candidate, dict) and candidate.get("finishReason"):
+                return f"finishReason {candidate['finishReason']!r}"
+        return None
+    if responses:
+        kind = p.type or ""
+        return kind if kind in ("response.completed", "response.incomplete") else None
+    if data.get("usage") is not None:
+        return "a usage chunk"
+    for choice in data.get("choices") or []:
+        if isinstance(choice, dict) and choice.get("finish_reason") is not None:
+            return f"finish_reason {choice['finish_reason']!r}"
+    return None
+
+
+def _mid_stream(ctx: CheckContext) -> None:
+    exchange = ctx.exchange
+    if exchange.status != 200:
+        raise fail(
+            f"expected the stream to start (HTTP 200) before the upstream failed, got "
+            f"HTTP {exchange.status}",
+            "status",
+            200,
+            exchange.status,
+            check=CHECK,
+        )
+    kind = "element" if exchange.elements else "event"
+    count = len(exchange.events or exchange.elements)
+    if exchange.stream_problem:
+        tail = exchange.body.decode("utf-8", "replace").rstrip()[-160:]
+        after = f"after {kind}[{count - 1}]" if count else "before any event"
+        raise fail(
+            f"raw text outside any frame {after} (the error must be framed as an event): "
+            f"{tail.splitlines()[-1] if tail else exchange.stream_problem}",
+            f"{kind}[{count}]" if count else "body",
+            "a protocol-framed error event",
+            exchange.stream_problem,
+            check=CHECK,
+        )
+    events = payloads(ctx, CHECK)
+    responses = ctx.protocol == "openai" and is_responses(ctx, events)
+    errors = [p for p in events if _is_error(ctx, responses, p)]
+    first_error = events.index(errors[0]) if errors else len(events)
+    for position, p in enumerate(events):
+        claim = _claims_completion(ctx, responses, p)
+        if claim is None:
+            continue
+        if position > first_error:
+            raise fail(
+                f"{p.label} ({claim}) comes after the in-band error at {errors[0].label}: "
+                f"a fabricated end makes the truncated answer look complete",
+                p.label,
+                f"nothing after {errors[0].label}",
+                claim,
+                check=CHECK,
+            )
+        raise fail(
+            f"{p.label} carries {claim} although the upstream failed: a truncated stream "
+            f"must not look complete",
+            p.label,
+            "no completion marker in a failed stream",
+            claim,
+            check=CHECK,
+        )
+    if not errors:
+        last = f"after {events[-1].label}" if events else "before any event"
+        if ctx.protocol == "gemini":
+            # Gemini defines no in-band error: a stream that just ends (new-api, LiteLLM) is
+            # allowed, if nothing in it claimed completion (checked above); Google's own API
+            # sends an element with ``error``, so its absence is worth a warning
+            ctx.warn(
+                CheckFailed(
+                    CHECK,
+                    f"the stream ended {last} without an error element: the client cannot tell "
+                    f"a failure from a cut connection",
+                    expected=_expected_error(ctx, responses),
+                    where="end of stream",
+                )
+            )
+            return
+        raise fail(
+            f"no in-band error: the stream ended {last} without telling the client it failed",
+            "end of stream",
+            _expected_error(ctx, responses),
+            None,
+            check=CHECK,
+        )
+    error = errors[0]
+    if ctx.protocol == "anthropic" and error.name != "error":
+        raise fail(
+            f"{error.label} carries the error in a frame named {error.name!r}: Anthropic clients "
+            f"dispatch on the event name and skip it",
+            f"{error.label}.event",
+            "error",
+            error.name,
+            check=CHECK,
+        )
+    if error is not events[-1]:
+        following = events[events.index(error) + 1]
+        shown = DONE if following.data == DONE else following.type or json.dumps(following.data)
+        raise fail(
+            f"{following.label} ({shown[:80]}) comes after the in-band error at {error.label}: "
+            f"nothing may follow it",
+            following.label,
+            f"nothing after {error.label}",
+            shown,
+            check=CHECK,
+        )
+
+
+def _expected_error(ctx: CheckContext, responses: bool) -> str:
+    if ctx.protocol == "anthropic":
+        return "event: error"
+    if ctx.protocol == "gemini":
+        return "an element with error"
+    return "response.failed or error" if responses else 'data: {"error": …}'

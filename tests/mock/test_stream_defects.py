@@ -1,0 +1,259 @@
+"""The streaming defect switches make their bug observable on the wire; the healed mock does not.
+
+Registered with test_defects.py's ``covers`` (which imports this module), so its guard sees
+them. The checks that catch each defect are self-tested in tests/checks/cases_stream.py.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable
+from typing import Any
+
+import httpx
+from support import bearer, claude, goog, sse_frames
+from test_defects import (
+    CHAT,
+    CLAUDE_BODY,
+    GEMINI_BODY,
+    GEMINI_SSE,
+    MESSAGES,
+    OPENAI_BODY,
+    covers,
+    healed,
+    started,
+)
+
+from gateprobe.mock import MockServer
+
+RESPONSES = "/v1/responses"
+RESPONSES_BODY: dict[str, Any] = {"model": "gpt-4o-mini", "input": "defects", "stream": True}
+GEMINI_ARRAY = "/v1beta/models/gemini-2.5-flash:streamGenerateContent"
+
+
+def frames(client: httpx.Client, path: str, body: dict[str, Any], headers: dict[str, str]) -> Any:
+    response = client.post(path, json=body, headers=headers)
+    assert response.status_code == 200, response.text
+    return sse_frames(response.content)
+
+
+def chat_chunks(client: httpx.Client, body: dict[str, Any] | None = None) -> list[Any]:
+    sent = (body or OPENAI_BODY) | {"stream": True}
+    return [json.loads(d) if d != "[DONE]" else d for _, d in frames(client, CHAT, sent, bearer())]
+
+
+def with_model(body: dict[str, Any], suffix: str) -> dict[str, Any]:
+    return body | {"model": body["model"] + suffix}
+
+
+@covers("stream-error-as-200")
+def test_stream_error_as_200(mock_factory: Callable[..., MockServer]) -> None:
+    body = with_model(OPENAI_BODY, "--error-503") | {"stream": True}
+    with started(mock_factory, "stream-error-as-200") as broken:
+        response = broken.post(CHAT, json=body, headers=bearer())
+        assert response.status_code == 200
+        assert response.headers["content-type"].startswith("text/event-stream")
+        ((_, data),) = sse_frames(response.content)
+        assert json.loads(data)["error"]["message"].startswith("Upstream returned HTTP 503")
+        response = healed(broken).post(CHAT, json=body, headers=bearer())
+        assert response.status_code == 503
+        assert response.headers["content-type"] == "application/json"
+
+
+@covers("done-after-stream-error")
+def test_done_after_stream_error(mock_factory: Callable[..., MockServer]) -> None:
+    body = with_model(OPENAI_BODY, "--fail-after-3")
+    with started(mock_factory, "done-after-stream-error") as broken:
+        chunks = chat_chunks(broken, body)
+        errors = [i for i, c in enumerate(chunks) if isinstance(c, dict) and "error" in c]
+        assert errors == [4]
+        assert chunks[5]["usage"]["prompt_tokens"] > 0 and chunks[5]["choices"] == []
+        assert chunks[6:] == ["[DONE]"]
+        chunks = chat_chunks(healed(broken), body)
+        assert "error" in chunks[-1] and "[DONE]" not in chunks
+
+
+@covers("raw-error-after-stream")
+def test_raw_error_after_stream(mock_factory: Callable[..., MockServer]) -> None:
+    body = with_model(CLAUDE_BODY, "--fail-after-3") | {"stream": True}
+    with started(mock_factory, "raw-error-after-stream") as broken:
+        text = broken.post(MESSAGES, json=body, headers=claude()).text
+        last = text.rstrip("\n").rsplit("\n", 1)[-1]
+        assert json.loads(last)["type"] == "error"  # a bare JSON line, no event:/data:
+        assert "event: error" not in text
+        text = healed(broken).post(MESSAGES, json=body, headers=claude()).text
+        assert text.endswith("\n\n") and "event: error\ndata: " in text
+
+
+@covers("unstable-chunk-id")
+def test_unstable_chunk_id(mock_factory: Callable[..., MockServer]) -> None:
+    with started(mock_factory, "unstable-chunk-id") as broken:
+        ids = [c["id"] for c in chat_chunks(broken) if c != "[DONE]"]
+        assert ids[0] == ids[1] != ids[2]
+        assert len(set(ids)) == len(ids) - 1
+        ids = [c["id"] for c in chat_chunks(healed(broken)) if c != "[DONE]"]
+        assert len(set(ids)) == 1
+
+
+@covers("no-role-in-first-delta")
+def test_no_role_in_first_delta(mock_factory: Callable[..., MockServer]) -> None:
+    with started(mock_factory, "no-role-in-first-delta") as broken:
+        first = chat_chunks(broken)[0]["choices"][0]["delta"]
+        assert "role" not in first
+        assert chat_chunks(healed(broken))[0]["choices"][0]["delta"]["role"] == "assistant"
+
+
+@covers("finish-reason-on-every-chunk")
+def test_finish_reason_on_every_chunk(mock_factory: Callable[..., MockServer]) -> None:
+    def finishes(client: httpx.Client) -> list[Any]:
+        return [c["choices"][0]["finish_reason"] for c in chat_chunks(client) if c != "[DONE]"]
+
+    with started(mock_factory, "finish-reason-on-every-chunk") as broken:
+        assert all(f is not None for f in finishes(broken))
+        reasons = finishes(healed(broken))
+        assert reasons[-1] is not None and all(f is None for f in reasons[:-1])
+
+
+@covers("usage-chunk-without-include-usage")
+def test_usage_chunk_without_include_usage(mock_factory: Callable[..., MockServer]) -> None:
+    with started(mock_factory, "usage-chunk-without-include-usage") as broken:
+        chunks = chat_chunks(broken)
+        assert chunks[-1] == "[DONE]"
+        assert chunks[-2]["choices"] == [] and chunks[-2]["usage"]["completion_tokens"] > 0
+        chunks = chat_chunks(healed(broken))
+        assert not any(c.get("usage") for c in chunks if c != "[DONE]")
+
+
+def responses_events(client: httpx.Client) -> list[tuple[str | None, dict[str, Any]]]:
+    return [(n, json.loads(d)) for n, d in frames(client, RESPONSES, RESPONSES_BODY, bearer())]
+
+
+@covers("responses-sequence-repeats")
+def test_responses_sequence_repeats(mock_factory: Callable[..., MockServer]) -> None:
+    with started(mock_factory, "responses-sequence-repeats") as broken:
+        numbers = [data["sequence_number"] for _, data in responses_events(broken)]
+        assert numbers[:4] == [0, 1, 2, 2]
+        numbers = [data["sequence_number"] for _, data in responses_events(healed(broken))]
+        assert numbers == list(range(len(numbers)))
+
+
+@covers("responses-no-terminal-event")
+def test_responses_no_terminal_event(mock_factory: Callable[..., MockServer]) -> None:
+    with started(mock_factory, "responses-no-terminal-event") as broken:
+        kinds = [name for name, _ in responses_events(broken)]
+        assert kinds[-1] == "response.output_item.done"
+        assert "response.completed" not in kinds
+        assert [name for name, _ in responses_events(healed(broken))][-1] == "response.completed"
+
+
+@covers("responses-empty-output")
+def test_responses_empty_output(mock_factory: Callable[..., MockServer]) -> None:
+    with started(mock_factory, "responses-empty-output") as broken:
+        name, last = responses_events(broken)[-1]
+        assert name == "response.completed" and last["response"]["output"] == []
+        _, last = responses_events(healed(broken))[-1]
+        assert last["response"]["output"]
+
+
+def claude_events(client: httpx.Client, body: dict[str, Any]) -> list[Any]:
+    sent = body | {"stream": True}
+    return [(n, json.loads(d)) for n, d in frames(client, MESSAGES, sent, claude())]
+
+
+@covers("anthropic-event-name-mismatch")
+def test_anthropic_event_name_mismatch(mock_factory: Callable[..., MockServer]) -> None:
+    with started(mock_factory, "anthropic-event-name-mismatch") as broken:
+        pairs = {(n, d["type"]) for n, d in claude_events(broken, CLAUDE_BODY)}
+        assert ("delta", "content_block_delta") in pairs
+        assert all(n == d["type"] for n, d in claude_events(healed(broken), CLAUDE_BODY))
+
+
+@covers("anthropic-usage-not-cumulative")
+def test_anthropic_usage_not_cumulative(mock_factory: Callable[..., MockServer]) -> None:
+    body = with_model(CLAUDE_BODY, "--chunks-6")
+
+    def output_tokens(client: httpx.Client) -> list[int]:
+        events = claude_events(client, body)
+        return [d["usage"]["output_tokens"] for _, d in events if d["type"] == "message_delta"]
+
+    with started(mock_factory, "anthropic-usage-not-cumulative") as broken:
+        assert output_tokens(broken) == [5, 1]
+        assert output_tokens(healed(broken)) == [6]
+
+
+@covers("gemini-usage-decreasing")
+def test_gemini_usage_decreasing(mock_factory: Callable[..., MockServer]) -> None:
+    path = GEMINI_SSE.replace("gemini-2.5-flash", "gemini-2.5-flash--chunks-4")
+
+    def counts(client: httpx.Client) -> list[int]:
+        events = frames(client, path, GEMINI_BODY, goog())
+        return [json.loads(d)["usageMetadata"]["candidatesTokenCount"] for _, d in events]
+
+    with started(mock_factory, "gemini-usage-decreasing") as broken:
+        assert counts(broken) == [1, 2, 3, 4, 0]
+        array = broken.post(
+            GEMINI_ARRAY.replace("flash", "flash--chunks-4"), json=GEMINI_BODY, headers=goog()
+        )
+        assert [e["usageMetadata"]["candidatesTokenCount"] for e in array.json()][-2:] == [4, 0]
+        assert counts(healed(broken)) == [1, 2, 3, 4]
+
+
+@covers("stream-drops-chunk")
+def test_stream_drops_chunk(mock_factory: Callable[..., MockServer]) -> None:
+    def joined(client: httpx.Client) -> str:
+        return "".join(
+            c["choices"][0]["delta"].get("content") or ""
+            for c in chat_chunks(client)
+            if c != "[DONE]" and c["choices"]
+        )
+
+    with started(mock_factory, "stream-drops-chunk") as broken:
+        plain = broken.post(CHAT, json=OPENAI_BODY, headers=bearer()).json()
+        text = plain["choices"][0]["message"]["content"]
+        streamed = joined(broken)
+        assert streamed != text and len(streamed) < len(text)
+        assert text.startswith(streamed[:3])  # the first piece is there, the second is not
+        assert joined(healed(broken)) == text
+
+
+def usage_record(client: httpx.Client, request_id: str) -> dict[str, Any]:
+    from support import ADMIN
+
+    deadline = time.monotonic() + 3
+    while time.monotonic() < deadline:
+        records = client.get("/_gateprobe/usage", headers=ADMIN).json()["records"]
+        for record in records:
+            if record["request_id"] == request_id:
+                return dict(record)
+        time.sleep(0.05)
+    raise AssertionError(f"no usage record for {request_id}")
+
+
+@covers("ignores-client-disconnect")
+def test_ignores_client_disconnect(mock_factory: Callable[..., MockServer]) -> None:
+    body = with_model(OPENAI_BODY, "--chunks-20--itl-30") | {"stream": True, "max_tokens": 64}
+
+    def hang_up(client: httpx.Client) -> dict[str, Any]:
+        with client.stream("POST", CHAT, json=body, headers=bearer()) as response:
+            request_id = response.headers["x-request-id"]
+            for _ in response.iter_raw():
+                break  # the first chunk, then hang up
+        return usage_record(client, request_id)
+
+    with started(mock_factory, "ignores-client-disconnect") as broken:
+        record = hang_up(broken)
+        assert record["status"] == 200 and "end" not in record
+        assert record["completion_tokens"] == 20
+        record = hang_up(healed(broken))
+        assert record["status"] == 499 and record["end"] == "client gone"
+        assert record["completion_tokens"] < 20
+
+
+@covers("no-cache-control")
+def test_no_cache_control(mock_factory: Callable[..., MockServer]) -> None:
+    with started(mock_factory, "no-cache-control") as broken:
+        response = broken.post(CHAT, json=OPENAI_BODY | {"stream": True}, headers=bearer())
+        assert response.status_code == 200 and "cache-control" not in response.headers
+        response = healed(broken).post(CHAT, json=OPENAI_BODY | {"stream": True}, headers=bearer())
+        assert response.headers["cache-control"] == "no-cache"
