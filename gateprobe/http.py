@@ -20,6 +20,7 @@ import httpx
 
 from gateprobe._redact import Redactor
 from gateprobe.sse import ArrayElement, JsonArrayParser, SSEEvent, SSEParser
+from gateprobe.stream_metrics import stream_metrics
 
 __all__ = ["Exchange", "Limits", "RequestRecord", "exchange"]
 
@@ -93,6 +94,8 @@ class Exchange:
                     "t_ms": round(e.time * 1000, 3),
                     "event": e.event,
                     "data": redactor.text(_preview(e.data.encode())),
+                    # the frame as received, when it is not just `event:` and `data:` lines
+                    **({} if _plain_frame(e) else {"raw": redactor.text(_preview(e.raw.encode()))}),
                 }
                 for e in self.events
             ],
@@ -110,7 +113,19 @@ class Exchange:
             "error": redactor.text(self.error) if self.error else None,
             "ttfb_ms": None if self.ttfb is None else round(self.ttfb * 1000, 3),
             "elapsed_ms": round(self.elapsed * 1000, 3),
+            # TTFT, gaps between output events, chunks and tokens (gateprobe/stream_metrics.py)
+            "stream_metrics": self.stream_metrics(),
         }
+
+    def stream_metrics(self) -> dict[str, Any] | None:
+        """Timing and size figures of a streamed body; None for a plain one."""
+        return stream_metrics(self.events, self.elements, self.chunks)
+
+
+def _plain_frame(event: SSEEvent) -> bool:
+    """Whether the frame's lines are exactly ``event: <name>`` and one ``data: <data>``."""
+    plain = f"data: {event.data}"
+    return event.raw in (plain, f"event: {event.event}\n{plain}")
 
 
 def _preview(data: bytes, limit: int = 4096) -> str:

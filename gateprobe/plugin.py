@@ -24,9 +24,10 @@ import pytest
 
 from gateprobe.errors import UsageError
 from gateprobe.mock import MockServer
+from gateprobe.preflight import unreachable
 from gateprobe.report.failure import format_failure
 from gateprobe.report.summary import RESULT_PROPERTY, SummaryWriter, result_record
-from gateprobe.runner import Outcome, run_instance
+from gateprobe.runner import Outcome, run_instance, skip_reason
 from gateprobe.scenario import Instance, load_scenarios
 from gateprobe.target import Target, load_target
 
@@ -88,6 +89,9 @@ class _GateprobeSession:
         self.target = self._load_target(target_option)
         self.client = httpx.Client(follow_redirects=False)
         self.summary = SummaryWriter(self.target) if self.report_dir else None
+        # Checked once: against a target that is not there, every scenario fails at once
+        # with this one line instead of a transport error each.
+        self.unreachable = unreachable(self.target)
         self.records: list[dict[str, Any]] = []
 
     # Hooks of this object (registered as a plugin while a target is configured).
@@ -98,6 +102,19 @@ class _GateprobeSession:
         for name, value in report.user_properties:
             if name == RESULT_PROPERTY:
                 self.records.append(json.loads(str(value)))
+
+    def pytest_terminal_summary(self, terminalreporter: Any) -> None:
+        if self.unreachable is not None:
+            terminalreporter.write_line(f"gateprobe: {self.unreachable}", red=True, bold=True)
+        # SHOULD-level findings: listed, never failing (suites/streaming/README.md)
+        for record in self.records:
+            for step in record["steps"]:
+                for warning in step.get("warnings", ()):
+                    terminalreporter.write_line(
+                        f"gateprobe warning: {record['name']}: {warning['check']}: "
+                        f"{warning['message']}",
+                        yellow=True,
+                    )
 
     def pytest_sessionfinish(self, session: pytest.Session, exitstatus: int) -> None:
         if hasattr(session.config, "workerinput"):
@@ -189,7 +206,10 @@ class ScenarioItem(pytest.Item):
 
     def runtest(self) -> None:
         session: _GateprobeSession = self.config.stash[_SESSION]
-        outcome = run_instance(self.instance, session.target, session.client)
+        if session.unreachable is not None and skip_reason(self.instance, session.target) is None:
+            outcome = Outcome("fail", session.unreachable)
+        else:
+            outcome = run_instance(self.instance, session.target, session.client)
         self.outcome = outcome
         record = result_record(self.instance, outcome, session.target, session.strict)
         self.user_properties.append((RESULT_PROPERTY, json.dumps(record)))
@@ -208,6 +228,8 @@ class ScenarioItem(pytest.Item):
     ) -> str | Any:
         if isinstance(excinfo.value, ScenarioFailure):
             session: _GateprobeSession = self.config.stash[_SESSION]
+            if not excinfo.value.outcome.steps:  # nothing was sent: the reason says it all
+                return f"{self.instance.name}: {excinfo.value.outcome.reason}"
             return format_failure(self.instance, excinfo.value.outcome, session.target)
         return super().repr_failure(excinfo)
 

@@ -106,7 +106,11 @@ def build_request(spec: Mapping[str, Any], target: Target) -> BuiltRequest:
         if operation is None:
             known = ", ".join(OPERATIONS[protocol])
             raise UsageError(f"unknown {protocol} operation {spec['operation']!r} (known: {known})")
-        model = spec.get("model") or target.model(operation.capability, protocol) or ""
+        # model_of names another target.models entry (per protocol), e.g. restricted_denied
+        capability = str(spec.get("model_of") or operation.capability)
+        model = spec.get("model") or target.model(capability, protocol) or ""
+        # model_suffix carries the mock's directives (--error-503) onto whichever model
+        model = f"{model}{spec.get('model_suffix') or ''}"
         method = spec.get("method") or operation.method
         path = target.paths[protocol] + operation.path.replace("{model}", str(model))
         if operation.body is not None:
@@ -139,6 +143,8 @@ def build_request(spec: Mapping[str, Any], target: Target) -> BuiltRequest:
     if "raw_body" in spec:
         json_body, content = None, str(spec["raw_body"]).encode()
         headers.setdefault("content-type", "application/json")
+    if spec.get("pad_body_bytes") is not None:
+        json_body = _padded(json_body, spec["pad_body_bytes"])
     secret = _apply_auth(spec, target, protocol, headers, query)
     for name, value in (spec.get("headers") or {}).items():
         if value is None:
@@ -160,6 +166,17 @@ def build_request(spec: Mapping[str, Any], target: Target) -> BuiltRequest:
     return BuiltRequest(
         method, path, headers, json_body, content, protocol, stream, secret, disconnect
     )
+
+
+def _padded(body: Any, size: Any) -> dict[str, Any]:
+    """``body`` with a filler field of ``size`` bytes (for body-size limits)."""
+    try:
+        count = int(size)
+    except (TypeError, ValueError):
+        raise UsageError(f"pad_body_bytes must be a whole number, got {size!r}") from None
+    if not isinstance(body, Mapping):
+        raise UsageError("pad_body_bytes needs a JSON object body")
+    return {**body, "gateprobe_padding": "x" * max(0, count)}
 
 
 def _apply_auth(

@@ -149,4 +149,6 @@ def _print_summary(summary: dict[str, Any], report_dir: Path) -> None:
         f"{totals['pass']} passed, {totals['fail']} failed, {totals['skip']} skipped, "
         f"{totals['deviation']} declared deviations"
     )
+    if summary.get("warnings"):
+        print(f"{summary['warnings']} warnings (SHOULD-level findings; see summary.json)")
     print(f"reports: {report_dir}  (junit.xml, summary.json, allure-results/)")

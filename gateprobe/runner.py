@@ -18,6 +18,7 @@ from typing import Any
 import httpx
 
 from gateprobe.checks import REGISTRY, CheckContext
+from gateprobe.checks._registry import Prelude, prepare, unavailable_reason
 from gateprobe.errors import CheckFailed, UsageError
 from gateprobe.http import Exchange, exchange
 from gateprobe.protocol import BuiltRequest, build_request
@@ -36,6 +37,7 @@ class StepRecord:
     failures: list[CheckFailed] = field(default_factory=list)
     deviations: list[tuple[CheckFailed, Deviation]] = field(default_factory=list)
     checks_run: list[str] = field(default_factory=list)
+    warnings: list[CheckFailed] = field(default_factory=list)  # reported, never failing
 
 
 @dataclass
@@ -51,6 +53,10 @@ class Outcome:
         return [f for s in self.steps for f in s.failures]
 
     @property
+    def warnings(self) -> list[CheckFailed]:
+        return [w for s in self.steps for w in s.warnings]
+
+    @property
     def deviations(self) -> list[tuple[CheckFailed, Deviation]]:
         return [d for s in self.steps for d in s.deviations]
 
@@ -62,6 +68,8 @@ def _step_key_kinds(step: Step, params: dict[str, Any]) -> set[str]:
     try:
         rendered = render(kind, params)
     except TemplateError:
+        return set()
+    if rendered is None:  # a parameter that says "no key"
         return set()
     text = str(rendered)
     return set() if text.startswith("literal:") or "{" in text else {text}
@@ -83,7 +91,24 @@ def skip_reason(instance: Instance, target: Target) -> str | None:
     missing = sorted(k for k in kinds if target.key(k) is None)
     if missing:
         return f"key kind {missing[0]!r} not provided by target {target.name!r}"
-    return None
+    for step in scenario.steps:
+        entry = _step_model_of(step, params)
+        if entry is not None and target.model(entry[0], entry[1]) is None:
+            return f"no {entry[1]} model {entry[0]!r} in the models of target {target.name!r}"
+    return unavailable_reason([n for step in scenario.steps for n in step.expect], target)
+
+
+def _step_model_of(step: Step, params: dict[str, Any]) -> tuple[str, str] | None:
+    """(target.models entry, protocol) a step takes its model from with ``model_of``."""
+    if "model_of" not in step.request:
+        return None
+    try:
+        entry = render(step.request["model_of"], params)
+        protocol = render(step.request.get("protocol", "openai"), params)
+    except TemplateError:
+        return None
+    text = str(entry)
+    return None if "{" in text else (text, str(protocol))
 
 
 def _save_view(ex: Exchange) -> dict[str, Any]:
@@ -144,6 +169,14 @@ def run_instance(instance: Instance, target: Target, client: httpx.Client) -> Ou
             record.failures.append(CheckFailed("scenario", f"cannot build the request: {exc}"))
             break
         record.request = built
+        call = functools.partial(send, target=target, client=client)
+        prelude = Prelude(target, scenario.id, built, call)
+        try:  # checks that compare before and after (a balance) read "before" now
+            before = prepare(expect, prelude)
+        except CheckFailed as failed:
+            record.failures.append(failed)
+            break
+        built = record.request = prelude.request  # a hook may have swapped the key
         ex = exchange(
             client,
             built.method,
@@ -174,7 +207,8 @@ def run_instance(instance: Instance, target: Target, client: httpx.Client) -> Ou
                 built.protocol,
                 built.stream,
                 [built.secret] if built.secret else [],
-                call=functools.partial(send, target=target, client=client),
+                call=call,
+                before=before,
             )
             for name, argument in expect.items():
                 record.checks_run.append(name)
@@ -182,6 +216,7 @@ def run_instance(instance: Instance, target: Target, client: httpx.Client) -> Ou
                     REGISTRY[name].fn(ctx, argument)
                 except CheckFailed as failed:
                     record.failures.append(failed)
+            record.warnings.extend(ctx.warnings)
             if ex.error is not None:
                 record.failures.append(
                     CheckFailed(

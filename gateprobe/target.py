@@ -34,6 +34,9 @@ class Dialect:
     insufficient_quota_status: int = 402
     unknown_model_status: int = 404
     auth_error_status: int = 401
+    exhausted_key_status: int = 402  # a key whose own quota is used up
+    model_forbidden_status: int = 403  # a key not allowed to use the model
+    lowercase_bearer_status: int = 200  # `Authorization: bearer <key>`: accepted (200) or not
     error_envelope: Mapping[str, str] = field(default_factory=lambda: {p: p for p in PROTOCOLS})
     usage_chunk_by_default: bool = False
     request_id_header: str = "x-request-id"
@@ -63,6 +66,7 @@ class Target:
     dialect: Dialect = field(default_factory=Dialect)
     deviations: tuple[Deviation, ...] = ()
     quota_probe: str = "none"
+    quota_options: Mapping[str, Any] = field(default_factory=dict)  # the whole quota_probe entry
     limits: Limits = field(default_factory=Limits)
     slo: Mapping[str, float] = field(default_factory=dict)
     provision: str = "none"
@@ -98,6 +102,9 @@ class Target:
                 "insufficient_quota_status": self.dialect.insufficient_quota_status,
                 "unknown_model_status": self.dialect.unknown_model_status,
                 "auth_error_status": self.dialect.auth_error_status,
+                "exhausted_key_status": self.dialect.exhausted_key_status,
+                "model_forbidden_status": self.dialect.model_forbidden_status,
+                "lowercase_bearer_status": self.dialect.lowercase_bearer_status,
                 "error_envelope": dict(self.dialect.error_envelope),
                 "usage_chunk_by_default": self.dialect.usage_chunk_by_default,
                 "request_id_header": self.dialect.request_id_header,
@@ -190,6 +197,9 @@ def load_target(path: str | Path, env: Mapping[str, str] | None = None) -> Targe
         insufficient_quota_status=dialect_data.get("insufficient_quota_status", 402),
         unknown_model_status=dialect_data.get("unknown_model_status", 404),
         auth_error_status=dialect_data.get("auth_error_status", 401),
+        exhausted_key_status=dialect_data.get("exhausted_key_status", 402),
+        model_forbidden_status=dialect_data.get("model_forbidden_status", 403),
+        lowercase_bearer_status=dialect_data.get("lowercase_bearer_status", 200),
         error_envelope=envelope,
         usage_chunk_by_default=dialect_data.get("usage_chunk_by_default", False),
         request_id_header=dialect_data.get("request_id_header", "x-request-id").lower(),
@@ -216,6 +226,7 @@ def load_target(path: str | Path, env: Mapping[str, str] | None = None) -> Targe
             for d in data.get("deviations") or ()
         ),
         quota_probe=(data.get("quota_probe") or {}).get("kind", "none"),
+        quota_options=dict(data.get("quota_probe") or {}),
         limits=limits,
         slo=dict(data.get("slo") or {}),
         provision=data.get("provision", "none"),

@@ -77,3 +77,16 @@ def test_memory_benchmark_prints_rss_at_both_counts_and_growth() -> None:
     expected = (float(large.group(1)) - float(small.group(1))) / float(small.group(1)) * 100
     assert abs(float(growth.group(1)) - expected) < 0.5  # both from the same rounded readings
     line_matching(r"^sent 400 requests in .* 0 errors$", out)
+
+
+def test_stream_timing_benchmark_prints_ttft_and_gap_errors_per_protocol() -> None:
+    out = run_script(
+        "stream_timing.py", "--requests", "2", "--chunks", "4", "--ttft", "20", "--itl", "5"
+    )
+    for protocol in ("openai", "anthropic", "gemini"):
+        ttft = line_matching(rf"^{protocol}\s+ttft\s+truth 20 ms\s+n 2\s+median ({NUMBER}) ms", out)
+        assert float(ttft.group(1)) >= 20  # the configured delay is a floor, never undercut
+        line_matching(rf"^{protocol}\s+ttft\s+baseline \(ttft-0\) {NUMBER} ms", out)
+        gaps = line_matching(rf"^{protocol}\s+gaps\s+truth 5 ms\s+n 6\s+median ({NUMBER}) ms", out)
+        assert float(gaps.group(1)) > 0
+    line_matching(r"^overall .* goal <= 2 ms: (met|NOT met); 0 failed requests$", out)

@@ -94,6 +94,34 @@ def test_a_step_model_overrides_the_target_model() -> None:
     assert gemini.url == "/gemini/v1beta/models/gem-2--cut-after-3:generateContent"
 
 
+def test_model_of_takes_another_profile_entry_for_the_protocol() -> None:
+    built = build(protocol="anthropic", operation="chat", model_of="chat")
+    assert built.json_body["model"] == "claude-sonnet-4-5"
+    built = build(protocol="openai", operation="chat", model_of="responses")
+    assert built.json_body["model"] == "gpt-4o-resp"
+    gemini = build(protocol="gemini", operation="chat", model_of="chat")
+    assert gemini.url == "/gemini/v1beta/models/gem-2:generateContent"
+
+
+def test_model_suffix_is_appended_to_whichever_model() -> None:
+    built = build(protocol="anthropic", operation="chat", model_suffix="--error-503")
+    assert built.json_body["model"] == "claude-sonnet-4-5--error-503"
+    gemini = build(protocol="gemini", operation="chat", model_suffix="--cut-after-3")
+    assert gemini.url == "/gemini/v1beta/models/gem-2--cut-after-3:generateContent"
+    explicit = build(protocol="openai", operation="chat", model="m", model_suffix="--ttft-5")
+    assert explicit.json_body["model"] == "m--ttft-5"
+
+
+def test_pad_body_bytes_adds_a_filler_field() -> None:
+    built = build(protocol="openai", operation="chat", pad_body_bytes=1000)
+    assert built.json_body["gateprobe_padding"] == "x" * 1000
+    assert built.json_body["messages"]  # the rest of the body is kept
+    with pytest.raises(UsageError, match="whole number"):
+        build(protocol="openai", operation="chat", pad_body_bytes="lots")
+    with pytest.raises(UsageError, match="JSON object body"):
+        build(protocol="openai", operation="models", pad_body_bytes=10)
+
+
 def test_a_target_without_a_model_for_the_operation_sends_an_empty_one() -> None:
     bare = Target(name="bare", base_url="http://gw", keys=KEYS)
     built = build_request({"protocol": "openai", "operation": "embeddings"}, bare)

@@ -50,6 +50,7 @@ EXPECTED_REFS = {
     "gemini/error",
     "gemini/generate_content_response",
     "gemini/models.list",
+    "gemini/model",
 }
 
 # -- the files ---------------------------------------------------------------------------
@@ -751,6 +752,18 @@ TABLE: list[tuple[str, dict[str, Any], dict[str, Any], str]] = [
         GEMINI_MODELS,
         changed(GEMINI_MODELS, ("models.0.inputTokenLimit", "1048576")),
         "$.models[0].inputTokenLimit",
+    ),
+    (
+        "gemini/model",
+        GEMINI_MODELS["models"][0],
+        {**GEMINI_MODELS["models"][0], "name": "gemini-2.5-flash"},
+        "$.name",
+    ),
+    (
+        "gemini/model",
+        GEMINI_MODELS["models"][0],
+        {**GEMINI_MODELS["models"][0], "supportedGenerationMethods": "generateContent"},
+        "$.supportedGenerationMethods",
     ),
 ]
 

@@ -9,7 +9,20 @@ change.
 from __future__ import annotations
 
 # Importing the modules registers their checks.
-from gateprobe.checks import basic, envelope, stream  # noqa: F401
+from gateprobe.checks import (  # noqa: F401
+    basic,
+    capabilities,
+    envelope,
+    leaks,
+    models,
+    quota,
+    quota_admission,
+    stream,
+    stream_cancel,
+    stream_equality,
+    stream_errors,
+    timing,
+)
 from gateprobe.checks._registry import REGISTRY, Check, CheckContext, check
 
 __all__ = ["REGISTRY", "Check", "CheckContext", "check"]

@@ -1,8 +1,9 @@
 """The mock's admin API under ``/_gateprobe/``, guarded by the admin token.
 
-    GET   /_gateprobe/health            mode, defects, event-loop lag
+    GET   /_gateprobe/health            mode, defects, event-loop lag (?since=<epoch s>)
     POST  /_gateprobe/reset             restore balances, keys, logs; optional {config, defects}
     GET   /_gateprobe/state             balances, keys (remaining, used), ledger totals
+    GET   /_gateprobe/quota             the key in ``x-gateprobe-key``: quota, used, balance
     GET   /_gateprobe/ledger?limit=N    settled and rolled-back reservations
     GET   /_gateprobe/usage?limit=N     per-request usage records and per-day aggregates
     GET   /_gateprobe/requests?limit=N  what the upstream received (masked), newest last
@@ -51,6 +52,17 @@ def _limit(request: Request) -> int:
         raise GatewayError(400, "invalid_request", "'limit' must be an integer") from None
 
 
+def _since(request: Request) -> float | None:
+    """``?since=<epoch seconds>``: the health figures of the samples taken after it."""
+    raw = request.query.get("since")
+    if raw is None:
+        return None
+    try:
+        return float(raw)
+    except ValueError:
+        raise GatewayError(400, "invalid_request", "'since' must be a number") from None
+
+
 def _key_from(name: str, data: dict[str, Any], base: KeyConfig | None) -> KeyConfig:
     fields = {f.name for f in dataclasses.fields(KeyConfig)}
     unknown = sorted(set(data) - fields)
@@ -79,7 +91,7 @@ def handle_admin(state: MockState, request: Request, body: Any) -> tuple[int, di
             "status": "ok",
             "mode": state.config.mode,
             "defects": sorted(state.defects),
-            "loop_lag_ms": state.loop_lag.snapshot(),
+            "loop_lag_ms": state.loop_lag.snapshot(_since(request)),
         }
     if route == "reset" and method == "POST":
         config = state.config
@@ -94,6 +106,11 @@ def handle_admin(state: MockState, request: Request, body: Any) -> tuple[int, di
         return 200, {"reset": True, "defects": sorted(state.defects)}
     if route == "state" and method == "GET":
         return 200, ledger.snapshot()
+    if route == "quota" and method == "GET":
+        found = ledger.key_view(request.headers.get("x-gateprobe-key", "").strip())
+        if found is None:
+            raise GatewayError(404, "not_found", "No key with that secret (x-gateprobe-key)")
+        return 200, found
     if route == "ledger" and method == "GET":
         return 200, {
             "entries": ledger.recent(_limit(request)),

@@ -198,6 +198,7 @@ class MockGateway:
         route, protocol, path_model = self._resolve(path, scope["headers"])
         log: dict[str, Any] = {"request_id": request_id, "path": path, "status": 200}
         response_started = False
+        body = b""
 
         def tracked_send(message: MutableMapping[str, Any]) -> Awaitable[None]:
             # a plain function handing back the server's awaitable: no coroutine per send
@@ -215,7 +216,6 @@ class MockGateway:
                     f"Method {method} not allowed on {path}",
                     headers={"allow": ", ".join(route.methods)},
                 )
-            body = b""
             if route.reads_body:
                 body = await read_body(scope, receive, state.config.max_body_bytes)
             request = Request(scope, body)
@@ -231,7 +231,8 @@ class MockGateway:
             if response_started:
                 logger.warning("%s error after the response started: %s", request_id, error.message)
             else:
-                await self._send_error(send, protocol, error, request_id, log)
+                streaming = "stream-auth-error-as-sse" in state.defects and _asks_stream(path, body)
+                await self._send_error(send, protocol, error, request_id, log, streaming)
         except Exception:
             logger.exception("%s internal error on %s %s", request_id, method, path)
             if not response_started:
@@ -257,7 +258,13 @@ class MockGateway:
                 )
 
     async def _send_error(
-        self, send: Send, protocol: str, error: GatewayError, request_id: str, log: dict[str, Any]
+        self,
+        send: Send,
+        protocol: str,
+        error: GatewayError,
+        request_id: str,
+        log: dict[str, Any],
+        streaming: bool = False,
     ) -> None:
         # The admin API controls the mock; the defects break the gateway, never it.
         admin = str(log.get("path", "")).startswith(ADMIN_PREFIX)
@@ -279,6 +286,10 @@ class MockGateway:
             return
         body = envelope(protocol, error, request_id, status)
         wire_status = 200 if "error-status-200" in defects else status
+        if streaming:  # the defect: the stream request's error framed as an event stream
+            frame = b"event: error\ndata: " + json_bytes(body) + b"\n\n"
+            await send_bytes(send, wire_status, frame, "text/event-stream", header_list(headers))
+            return
         await send_bytes(
             send, wire_status, json_bytes(body), "application/json", header_list(headers)
         )
@@ -443,6 +454,17 @@ class MockGateway:
 def _anthropic_headers(headers: list[tuple[bytes, bytes]]) -> bool:
     names = {name for name, _ in headers}
     return b"x-api-key" in names and b"anthropic-version" in names
+
+
+def _asks_stream(path: str, body: bytes) -> bool:
+    """Whether a request asked for a stream (for the stream-auth-error-as-sse defect)."""
+    if path.endswith(":streamGenerateContent"):
+        return True
+    try:
+        data = json.loads(body) if body else None
+    except ValueError:
+        return False
+    return isinstance(data, dict) and data.get("stream") is True
 
 
 def _protocol_of(path: str) -> str:

@@ -24,8 +24,10 @@ class Credential(NamedTuple):
     source: str  # the header or parameter it came from
 
 
-def _bearer(value: str) -> str:
+def _bearer(value: str, lowercase: bool = True) -> str:
     scheme, sep, token = value.partition(" ")
+    if not lowercase and scheme != "Bearer":
+        scheme = ""  # one-api trims only the exact prefix "Bearer "
     if not sep or scheme.lower() != "bearer" or not token.strip() or " " in token.strip():
         raise GatewayError(
             401,
@@ -36,7 +38,12 @@ def _bearer(value: str) -> str:
 
 
 def present_credential(
-    request: Request, protocol: str, *, honour_x_api_key: bool, models_route: bool = False
+    request: Request,
+    protocol: str,
+    *,
+    honour_x_api_key: bool,
+    models_route: bool = False,
+    lowercase_bearer: bool = True,
 ) -> Credential:
     headers = request.headers
     if protocol == "anthropic" or (models_route and protocol == "openai"):
@@ -54,5 +61,5 @@ def present_credential(
     if authorization is not None:
         if not authorization.strip():
             raise GatewayError(401, "missing_api_key", "No API key provided")
-        return Credential(_bearer(authorization), "authorization")
+        return Credential(_bearer(authorization, lowercase_bearer), "authorization")
     raise GatewayError(401, "missing_api_key", "No API key provided")

@@ -21,13 +21,42 @@ DEFECTS: dict[str, str] = {
     "key-echoed-in-error": "authentication errors quote the presented key in full",
     "no-rollback": "a failed call keeps its pre-deducted quota",
     "double-charge": "a successful call is charged twice its cost",
+    "overdraft": "admission needs only a balance above zero and the cost is taken unchecked",
     "429-without-retry-after": "rate-limit responses carry no `Retry-After` header",
     "anthropic-events-out-of-order": "Anthropic streams close each block before its deltas",
     "gemini-no-usage-metadata": "Gemini responses and streams carry no `usageMetadata`",
     "model-listed-not-callable": "model lists include a model that every call rejects with 404",
+    "stream-error-as-200": "an upstream error before the first byte becomes a 200 event stream",
+    "done-after-stream-error": "OpenAI chat: a mid-stream failure is followed by usage and [DONE]",
+    "raw-error-after-stream": "a mid-stream failure is appended as raw JSON outside any SSE frame",
+    "unstable-chunk-id": "OpenAI chat chunks change `id` mid-stream",
+    "no-role-in-first-delta": "the first OpenAI chat delta carries no `role`",
+    "finish-reason-on-every-chunk": "every OpenAI chat chunk carries a non-null `finish_reason`",
+    "usage-chunk-without-include-usage": "OpenAI chat streams send a usage chunk unasked",
+    "responses-sequence-repeats": "a Responses stream event repeats the previous `sequence_number`",
+    "responses-no-terminal-event": "Responses streams end without `response.completed`",
+    "responses-empty-output": "`response.completed` carries `output: []` after deltas were sent",
+    "anthropic-event-name-mismatch": "Anthropic deltas come as `event: delta` (not the data.type)",
+    "anthropic-usage-not-cumulative": "Anthropic `message_delta` output_tokens count increments",
+    "gemini-usage-decreasing": "Gemini streams end with an extra chunk whose usage counts less",
+    "stream-drops-chunk": "streams drop their second content piece (joined != plain answer)",
+    "ignores-client-disconnect": "a client that hangs up mid-stream is logged as a completed call",
+    "no-cache-control": "event streams carry no `Cache-Control` (a `stream` warning, no failure)",
+    "model-callable-not-listed": "model lists leave out the embeddings models, which stay callable",
+    "variant-not-honoured": "a key's model variant is ignored: any key lists and calls any variant",
+    "auth-after-validation": "the body is validated before the key (bad key + bad body: 400)",
+    "lowercase-bearer-rejected": "`Authorization: bearer <key>` (lower-case scheme) is refused",
+    "stream-auth-error-as-sse": "errors on `stream: true` requests come as an event stream",
+    "upstream-secret-in-error": "upstream failures quote the channel's upstream key and URL",
+    "reasoning-dropped": "`reasoning_effort`, Claude `thinking`, Gemini `thinkingConfig` dropped",
+    "tools-dropped": "`tools` and `tool_choice` (Gemini `tools`, `toolConfig`) are dropped",
+    "json-mode-dropped": "`response_format`, Gemini `responseMimeType`/`responseSchema` dropped",
 }
 # The listed-but-uncallable model of the last defect.
 PHANTOM_MODEL = "gp-phantom-model"
+# What ``upstream-secret-in-error`` leaks: the channel's upstream endpoint and key.
+UPSTREAM_URL = "https://api.openai.com/v1/chat/completions"
+UPSTREAM_SECRET = "sk-proj-gpUpstreamChannelKey0123456789abcdef"
 
 
 def describe_defects() -> str:

@@ -168,6 +168,14 @@ class Ledger:
     def reserve(self, request_id: str, key: KeyState, amount: int) -> Reservation:
         account = key.config.account
         with self._lock:
+            if "overdraft" in self.config.defects:
+                # The defect: admit whatever has anything left and reserve nothing; the cost
+                # is taken when the call settles, with no floor (new-api's trusted path).
+                needed, amount = amount, 0
+                if key.remaining is not None and key.remaining <= 0:
+                    raise InsufficientQuota("key", needed, key.remaining)
+                if self.balances[account] <= 0:
+                    raise InsufficientQuota("account", needed, self.balances[account])
             if key.remaining is not None and key.remaining < amount:
                 raise InsufficientQuota("key", amount, key.remaining)
             balance = self.balances[account]
@@ -185,7 +193,9 @@ class Ledger:
         with self._lock:
             if reservation.state != "reserved":
                 return reservation.charged
-            cost = max(0, min(cost, reservation.amount))
+            if "overdraft" not in self.config.defects:
+                cost = min(cost, reservation.amount)
+            cost = max(0, cost)
             refund = reservation.amount - cost
             extra = cost if "double-charge" in self.config.defects else 0
             self._credit(reservation, refund - extra)
@@ -310,6 +320,31 @@ class Ledger:
                 name: self.key_totals.get(name, empty).row(open_keys.get(name, 0)) for name in keys
             },
         }
+
+    def key_view(self, secret: str) -> dict[str, Any] | None:
+        """One key's quota and its account's balance, found by its secret (the quota probe)."""
+        with self._lock:
+            key = self.by_secret.get(secret)
+            if key is None:
+                return None
+            account = key.config.account
+            tally = self.key_totals.get(key.name) or _Tally()
+            pending = sum(r.amount for r in self.open.values() if r.key == key.name)
+            return {
+                "key": key.name,
+                "account": account,
+                "balance": self.balances.get(account, 0),
+                "quota": key.config.quota,
+                "remaining": key.remaining,
+                "used": key.used,
+                "status": key.config.status,
+                "models": list(key.config.models) if key.config.models is not None else None,
+                "variant": key.config.variant,
+                "rpm": key.config.rpm,
+                "open": pending,
+                "in_flight": sum(1 for r in self.open.values() if r.key == key.name),
+                "requests": tally.requests,
+            }
 
     def recent(self, limit: int) -> list[dict[str, Any]]:
         with self._lock:

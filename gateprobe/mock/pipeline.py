@@ -31,7 +31,9 @@ from gateprobe.mock.asgi import (
 )
 from gateprobe.mock.auth import present_credential
 from gateprobe.mock.config import ChannelConfig, MockConfig, ModelConfig
-from gateprobe.mock.errors import GatewayError
+from gateprobe.mock.defects import UPSTREAM_SECRET, UPSTREAM_URL
+from gateprobe.mock.dropped import drop_options
+from gateprobe.mock.errors import GatewayError, envelope
 from gateprobe.mock.ledger import InsufficientQuota, KeyState, Reservation
 from gateprobe.mock.state import MockState
 from gateprobe.mock.upstream import (
@@ -112,6 +114,7 @@ def authenticate(
         request,
         protocol,
         honour_x_api_key="x-api-key-ignored" not in state.defects,
+        lowercase_bearer="lowercase-bearer-rejected" not in state.defects,
         models_route=models_route,
     )
     key = state.ledger.lookup(credential.secret)
@@ -295,6 +298,7 @@ def _parse(
     state.remember(*remember)
     if not isinstance(data, dict):
         raise GatewayError(400, "invalid_request", "Request body must be a JSON object")
+    data = drop_options(data, state.defects)
     parsed = Parsed(config, writer.parse(data, request, path_model))
     if writer.cacheable:
         cache.put(cache_key, parsed, len(body) + len(request.raw_query))
@@ -342,7 +346,11 @@ def _resolve(
     ):
         raise _not_found(spec)
     if key is not None:
-        if model.variants is not None and key.config.variant not in model.variants:
+        if (
+            model.variants is not None
+            and key.config.variant not in model.variants
+            and "variant-not-honoured" not in state.defects
+        ):
             raise _not_found(spec)
         if key.config.models is not None and base not in key.config.models:
             raise GatewayError(
@@ -386,6 +394,8 @@ async def run_call(
 ) -> None:
     """Answer one model call; raises GatewayError for an error answer before any byte."""
     protocol = writer.protocol
+    if "auth-after-validation" in state.defects:
+        _parse(state, writer, request, request_id, path_model)  # the defect: body first
     key, pinned = authenticate(state, request, protocol)
     log["key"] = key.name if key else None
     _rate_limit(state, key)
@@ -487,9 +497,14 @@ async def _answer(
             headers = {"retry-after": "1"} if status == 429 else {}
             if status == 429 and "429-without-retry-after" in state.defects:
                 headers = {}
-            raise GatewayError(
-                status, "upstream_error", f"Upstream returned HTTP {status}", headers=headers
-            )
+            message = f"Upstream returned HTTP {status}"
+            if "upstream-secret-in-error" in state.defects:
+                message += f" (POST {UPSTREAM_URL} with Authorization: Bearer {UPSTREAM_SECRET})"
+            error = GatewayError(status, "upstream_error", message, headers=headers)
+            if spec.stream and "stream-error-as-200" in state.defects:
+                await _error_as_stream(state, writer, call, spec, reservation, send, error, log)
+                return
+            raise error
         if spec.stream and completion is not None:
             await _stream(
                 state,
@@ -539,15 +554,14 @@ async def _stream(
     assert watch is not None
     defects = state.defects
     frames = _frames(state, parsed, writer, call, spec, completion)
+    if "stream-drops-chunk" in defects:
+        token_frames = [i for i, (_, tokens) in enumerate(frames) if tokens]
+        if len(token_frames) > 1:
+            frames = tuple(f for i, f in enumerate(frames) if i != token_frames[1])
     content_type = writer.stream_content_type(spec)
     if "wrong-stream-content-type" in defects:
         content_type = "application/json"
-    headers = [
-        (b"content-type", content_type.encode("latin-1")),
-        (b"cache-control", b"no-cache"),
-        (b"x-accel-buffering", b"no"),
-        *_header_bytes(call),
-    ]
+    headers = _stream_headers(state, call, content_type)
     await send({"type": "http.response.start", "status": 200, "headers": headers})
     d = call.directives
     stop_after = d.fail_after if d.fail_after is not None else d.cut_after
@@ -590,6 +604,10 @@ async def _stream(
     if buffered and not gone:
         await send({"type": "http.response.body", "body": b"".join(pending), "more_body": True})
         sent, delivered = len(pending), emitted
+    if gone and "ignores-client-disconnect" in defects:
+        tokens = completion.completion_tokens
+        _finish(state, call, reservation, completion, tokens, log, status=200)
+        return
     if gone:
         _finish(
             state, call, reservation, completion, delivered, log, status=499, reason="client gone"
@@ -599,13 +617,47 @@ async def _stream(
         if d.fail_after is not None:
             error = GatewayError(502, "upstream_error", "Upstream failed mid-stream")
             log["error"] = "upstream failed mid-stream"
-            for data in writer.error_frames(call, spec, error, sent):
+            if "raw-error-after-stream" in defects:
+                # new-api's Claude relay: the error's JSON written raw after the SSE data
+                body = json_bytes(envelope(call.protocol, error, call.request_id, error.status))
+                error_data = [body + b"\n"]
+            else:
+                error_data = writer.error_frames(call, spec, error, sent)
+            for data in error_data:
                 await send({"type": "http.response.body", "body": data, "more_body": True})
         _finish(state, call, reservation, None, delivered, log, status=200, reason="upstream cut")
         await send({"type": "http.response.body", "body": b"", "more_body": False})
         return
     _finish(state, call, reservation, completion, delivered, log, status=200)
     await send({"type": "http.response.body", "body": b"", "more_body": False})
+
+
+def _stream_headers(state: MockState, call: Call, content_type: str) -> list[tuple[bytes, bytes]]:
+    headers = [(b"content-type", content_type.encode("latin-1"))]
+    if "no-cache-control" not in state.defects:
+        headers.append((b"cache-control", b"no-cache"))
+    return [*headers, (b"x-accel-buffering", b"no"), *_header_bytes(call)]
+
+
+async def _error_as_stream(
+    state: MockState,
+    writer: Writer,
+    call: Call,
+    spec: Spec,
+    reservation: Reservation | None,
+    send: Send,
+    error: GatewayError,
+    log: dict[str, Any],
+) -> None:
+    """``stream-error-as-200``: an error before the first byte, sent as a 200 event stream."""
+    content_type = writer.stream_content_type(spec)
+    headers = _stream_headers(state, call, content_type)
+    await send({"type": "http.response.start", "status": 200, "headers": headers})
+    for data in writer.error_frames(call, spec, error, 0):
+        await send({"type": "http.response.body", "body": data, "more_body": True})
+    await send({"type": "http.response.body", "body": b"", "more_body": False})
+    log["error"] = error.code
+    _finish(state, call, reservation, None, 0, log, status=200, reason="upstream error")
 
 
 def common_headers(call: Call) -> dict[str, str]:

@@ -61,6 +61,7 @@ class LoopLag:
     def __init__(self, interval: float = 0.05) -> None:
         self.interval = interval
         self.samples: deque[float] = deque(maxlen=1200)
+        self.times: deque[float] = deque(maxlen=1200)  # wall clock of each sample
         self.worst = 0.0
 
     async def run(self) -> None:
@@ -69,10 +70,18 @@ class LoopLag:
             await asyncio.sleep(self.interval)
             lag = max(0.0, (time.perf_counter() - started - self.interval) * 1000.0)
             self.samples.append(lag)
+            self.times.append(time.time())
             self.worst = max(self.worst, lag)
 
-    def snapshot(self) -> dict[str, float]:
-        ordered = sorted(self.samples)
+    def snapshot(self, since: float | None = None) -> dict[str, float]:
+        """Percentiles of the kept samples; with ``since`` (epoch seconds), of those taken
+        after it (a load run asks for its measured window only; ``max`` stays all-time)."""
+        if since is None:
+            ordered = sorted(self.samples)
+        else:
+            ordered = sorted(
+                s for s, t in zip(self.samples, self.times, strict=False) if t >= since
+            )
         if not ordered:
             return {"last": 0.0, "p50": 0.0, "p99": 0.0, "max": 0.0, "samples": 0}
         return {
@@ -179,12 +188,17 @@ class MockState:
         self, variant: str | None, allow: tuple[str, ...] | None
     ) -> list[ModelConfig]:
         """Models a key of ``variant`` with allow-list ``allow`` may list and call."""
+        defects = self.defects
+        if "variant-not-honoured" in defects:
+            variant = None
         out = [
             m
             for m in self.config.models
             if (variant is None or m.variants is None or variant in m.variants)
             and (allow is None or m.id in allow)
         ]
+        if "model-callable-not-listed" in defects:
+            out = [m for m in out if "embeddings" not in m.capabilities]
         if "model-listed-not-callable" in self.defects:
             out.append(ModelConfig(id=PHANTOM_MODEL, capabilities=("chat",)))
         return out

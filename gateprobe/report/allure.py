@@ -64,6 +64,12 @@ def label_and_attach(instance: Instance, outcome: Outcome, target: Target) -> No
             name=f"step {record.step.index + 1}: {record.step.name}",
             attachment_type=allure.attachment_type.JSON,
         )
+        if record.warnings:  # SHOULD-level findings: reported, the verdict unchanged
+            allure.attach(
+                redactor.text("\n".join(f"{w.check}: {w.message}" for w in record.warnings)),
+                name=f"step {record.step.index + 1}: warnings",
+                attachment_type=allure.attachment_type.TEXT,
+            )
 
 
 def write_extras(directory: Path, target: Target) -> None:

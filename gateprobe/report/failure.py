@@ -39,6 +39,8 @@ def format_failure(instance: Instance, outcome: Outcome, target: Target) -> str:
                 out.append(f"      where:    {failure.where}")
                 out.append(f"      expected: {redactor.text(_short(failure.expected))}")
                 out.append(f"      actual:   {redactor.text(_short(failure.actual))}")
+        for warning in record.warnings:
+            out.append(f"  ! {warning.check} (warning): {redactor.text(warning.message)}")
         for failure, deviation in record.deviations:
             out.append(
                 f"  ~ {failure.check} (declared deviation: {deviation.reason}): "
@@ -72,6 +74,16 @@ def _exchange_lines(ex: dict[str, Any]) -> list[str]:
         lines.append(
             f"  < [{element['index']:>3} +{element['t_ms']:>9.1f} ms] "
             f"{_short(element['text'], 200)}"
+        )
+    metrics = ex.get("stream_metrics")
+    if metrics:
+        gaps = metrics["gaps_ms"] or {}
+        lines.append(
+            f"  ~ stream: ttft {metrics['ttft_ms']} ms ({metrics['ttft_at']}), "
+            f"{metrics['output_events']} output events of {metrics['events']}, "
+            f"{metrics['network_chunks']} network chunks, output tokens "
+            f"{metrics['output_tokens']}, gaps median {gaps.get('median')} ms, "
+            f"max {gaps.get('max')} ms"
         )
     if ex["stream_problem"]:
         lines.append(f"  ! stream: {ex['stream_problem']}")

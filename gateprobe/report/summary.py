@@ -55,6 +55,11 @@ def result_record(
                     else None
                 ),
                 "checks": record.checks_run,
+                "stream": record.exchange.stream_metrics() if record.exchange else None,
+                "warnings": [
+                    {"check": w.check, "message": redactor.text(w.message), "where": w.where}
+                    for w in record.warnings
+                ],
                 "failures": [
                     {"check": f.check, "message": redactor.text(f.message), "where": f.where}
                     for f in record.failures
@@ -97,6 +102,7 @@ class SummaryWriter:
             "started": self.started,
             "finished": time.time(),
             "totals": {v: totals.get(v, 0) for v in ("pass", "fail", "skip", "deviation")},
+            "warnings": sum(len(s.get("warnings", ())) for r in records for s in r["steps"]),
             "areas": area_table(records),
             "scenarios": records,
         }

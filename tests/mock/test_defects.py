@@ -15,10 +15,10 @@ from contextlib import contextmanager
 from typing import Any, TypeVar
 
 import httpx
-from support import ADMIN, SECRETS, bearer, claude, goog
+from support import ADMIN, SECRETS, bearer, claude, goog, sse_frames
 
 from gateprobe.mock import DEFECTS, MockServer
-from gateprobe.mock.defects import PHANTOM_MODEL
+from gateprobe.mock.defects import PHANTOM_MODEL, UPSTREAM_SECRET
 
 F = TypeVar("F", bound=Callable[..., Any])
 COVERED: set[str] = set()
@@ -346,6 +346,29 @@ def test_double_charge(mock_factory: Callable[..., MockServer]) -> None:
         assert taken == used == cost
 
 
+@covers("overdraft")
+def test_overdraft(mock_factory: Callable[..., MockServer]) -> None:
+    def spend(client: httpx.Client) -> tuple[list[int], int]:
+        """Calls on a key with a quota of 10 until one is refused; statuses and what is left."""
+        key = {"secret": "sk-gp-overdraft-0123456789", "account": "main", "quota": 10}
+        assert client.put("/_gateprobe/keys/small", json=key, headers=ADMIN).status_code == 200
+        small = {"Authorization": f"Bearer {key['secret']}"}
+        body = OPENAI_BODY | {"max_tokens": 8}
+        statuses = [client.post(CHAT, json=body, headers=small).status_code for _ in range(6)]
+        left: int = client.get("/_gateprobe/state", headers=ADMIN).json()["keys"]["small"][
+            "remaining"
+        ]
+        return statuses, left
+
+    with started(mock_factory, "overdraft") as broken:
+        statuses, left = spend(broken)
+        assert left < 0  # admitted while anything was left, charged with no floor
+        assert statuses.count(200) >= 4 and 402 in statuses
+        statuses, left = spend(healed(broken))
+        assert left >= 0
+        assert statuses.count(200) == 3  # each call reserves 3 of the 10
+
+
 # -- rate limits ---------------------------------------------------------------------------
 
 
@@ -394,3 +417,153 @@ def test_model_listed_not_callable(mock_factory: Callable[..., MockServer]) -> N
         assert claude_call.status_code == 404
         clean = healed(broken)
         assert PHANTOM_MODEL not in listed(clean)
+
+
+# -- conformance defects: models, auth order, credentials, error framing, pass-through -------
+
+
+@covers("model-callable-not-listed")
+def test_model_callable_not_listed(mock_factory: Callable[..., MockServer]) -> None:
+    embed = {"model": "text-embedding-3-small", "input": "hello"}
+
+    def listed(client: httpx.Client) -> set[str]:
+        return {m["id"] for m in client.get("/v1/models", headers=bearer()).json()["data"]}
+
+    with started(mock_factory, "model-callable-not-listed") as broken:
+        assert "text-embedding-3-small" not in listed(broken)
+        assert broken.post("/v1/embeddings", json=embed, headers=bearer()).status_code == 200
+        clean = healed(broken)
+        assert "text-embedding-3-small" in listed(clean)
+
+
+@covers("variant-not-honoured")
+def test_variant_not_honoured(mock_factory: Callable[..., MockServer]) -> None:
+    pro = OPENAI_BODY | {"model": "gpt-4o-pro"}
+    with started(mock_factory, "variant-not-honoured") as broken:
+        assert broken.post(CHAT, json=pro, headers=bearer()).status_code == 200
+        ids = {m["id"] for m in broken.get("/v1/models", headers=bearer()).json()["data"]}
+        assert "gpt-4o-pro" in ids
+        clean = healed(broken)
+        assert clean.post(CHAT, json=pro, headers=bearer()).status_code == 404
+        assert clean.post(CHAT, json=pro, headers=bearer("variant_pro")).status_code == 200
+
+
+@covers("auth-after-validation")
+def test_auth_after_validation(mock_factory: Callable[..., MockServer]) -> None:
+    bad = {"Authorization": f"Bearer {UNKNOWN_SECRET}", "content-type": "application/json"}
+    with started(mock_factory, "auth-after-validation") as broken:
+        assert broken.post(CHAT, content=b"{not json", headers=bad).status_code == 400
+        assert broken.post(CHAT, json=OPENAI_BODY, headers=bad).status_code == 401
+        clean = healed(broken)
+        assert clean.post(CHAT, content=b"{not json", headers=bad).status_code == 401
+
+
+@covers("lowercase-bearer-rejected")
+def test_lowercase_bearer_rejected(mock_factory: Callable[..., MockServer]) -> None:
+    lower = {"Authorization": f"bearer {SECRETS['valid']}"}
+    with started(mock_factory, "lowercase-bearer-rejected") as broken:
+        response = broken.post(CHAT, json=OPENAI_BODY, headers=lower)
+        assert response.status_code == 401
+        assert response.json()["error"]["code"] == "malformed_api_key"
+        assert broken.post(CHAT, json=OPENAI_BODY, headers=bearer()).status_code == 200
+        clean = healed(broken)
+        assert clean.post(CHAT, json=OPENAI_BODY, headers=lower).status_code == 200
+
+
+@covers("stream-auth-error-as-sse")
+def test_stream_auth_error_as_sse(mock_factory: Callable[..., MockServer]) -> None:
+    bad = {"Authorization": f"Bearer {UNKNOWN_SECRET}"}
+    body = OPENAI_BODY | {"stream": True}
+    with started(mock_factory, "stream-auth-error-as-sse") as broken:
+        response = broken.post(CHAT, json=body, headers=bad)
+        assert response.status_code == 401
+        assert response.headers["content-type"].startswith("text/event-stream")
+        ((event, data),) = sse_frames(response.content)
+        assert event == "error" and json.loads(data)["error"]["code"] == "invalid_api_key"
+        plain = broken.post(CHAT, json=OPENAI_BODY, headers=bad)
+        assert plain.headers["content-type"].startswith("application/json")
+        clean = healed(broken)
+        assert (
+            clean.post(CHAT, json=body, headers=bad)
+            .headers["content-type"]
+            .startswith("application/json")
+        )
+
+
+@covers("upstream-secret-in-error")
+def test_upstream_secret_in_error(mock_factory: Callable[..., MockServer]) -> None:
+    failing = OPENAI_BODY | {"model": "gpt-4o-mini--error-503"}
+    with started(mock_factory, "upstream-secret-in-error") as broken:
+        response = broken.post(CHAT, json=failing, headers=bearer())
+        assert response.status_code == 503
+        assert UPSTREAM_SECRET in response.json()["error"]["message"]
+        clean = healed(broken)
+        assert UPSTREAM_SECRET not in clean.post(CHAT, json=failing, headers=bearer()).text
+
+
+@covers("reasoning-dropped")
+def test_reasoning_dropped(mock_factory: Callable[..., MockServer]) -> None:
+    asked = OPENAI_BODY | {"model": "o3-mini", "reasoning_effort": "high"}
+    thinking = CLAUDE_BODY | {
+        "max_tokens": 2048,
+        "thinking": {"type": "enabled", "budget_tokens": 1024},
+    }
+
+    def reasoning_tokens(client: httpx.Client) -> int:
+        usage = client.post(CHAT, json=asked, headers=bearer()).json()["usage"]
+        tokens: int = usage["completion_tokens_details"]["reasoning_tokens"]
+        return tokens
+
+    def blocks(client: httpx.Client) -> list[str]:
+        content = client.post(MESSAGES, json=thinking, headers=claude()).json()["content"]
+        return [block["type"] for block in content]
+
+    with started(mock_factory, "reasoning-dropped") as broken:
+        assert reasoning_tokens(broken) == 0
+        assert "thinking" not in blocks(broken)
+        clean = healed(broken)
+        assert reasoning_tokens(clean) > 0
+        assert "thinking" in blocks(clean)
+
+
+@covers("tools-dropped")
+def test_tools_dropped(mock_factory: Callable[..., MockServer]) -> None:
+    tools = {
+        "tools": [
+            {
+                "functionDeclarations": [
+                    {"name": "get_weather", "parameters": {"type": "object", "properties": {}}}
+                ]
+            }
+        ]
+    }
+
+    def parts(client: httpx.Client) -> list[dict[str, Any]]:
+        answer = client.post(GEMINI, json=GEMINI_BODY | tools, headers=goog()).json()
+        found: list[dict[str, Any]] = answer["candidates"][0]["content"]["parts"]
+        return found
+
+    with started(mock_factory, "tools-dropped") as broken:
+        assert not any("functionCall" in part for part in parts(broken))
+        clean = healed(broken)
+        assert parts(clean)[0]["functionCall"]["name"] == "get_weather"
+
+
+@covers("json-mode-dropped")
+def test_json_mode_dropped(mock_factory: Callable[..., MockServer]) -> None:
+    asked = OPENAI_BODY | {"response_format": {"type": "json_object"}, "max_tokens": 256}
+
+    def content(client: httpx.Client) -> str:
+        text: str = client.post(CHAT, json=asked, headers=bearer()).json()["choices"][0]["message"][
+            "content"
+        ]
+        return text
+
+    with started(mock_factory, "json-mode-dropped") as broken:
+        assert not content(broken).startswith("{")
+        clean = healed(broken)
+        assert isinstance(json.loads(content(clean)), dict)
+
+
+# The streaming defects' tests live beside this module and register through ``covers``.
+import test_stream_defects  # noqa: E402, F401

@@ -161,8 +161,12 @@ class MessagesWriter(WriterBase):
     def frames(self, call: Call, spec: Spec, c: Completion) -> list[Frame]:
         frames: list[Frame] = []
 
+        defects = self.defects
+        mismatch = "anthropic-event-name-mismatch" in defects
+        renamed = {"content_block_delta": "delta"} if mismatch else {}
+
         def event(kind: str, tokens: int = 0, **data: Any) -> None:
-            frames.append((sse(dumps({"type": kind, **data}), kind), tokens))
+            frames.append((sse(dumps({"type": kind, **data}), renamed.get(kind, kind)), tokens))
 
         start: dict[str, Any] = {
             "id": f"msg_{c.digest}",
@@ -204,10 +208,19 @@ class MessagesWriter(WriterBase):
                 event("content_block_delta", tokens, index=index, delta=delta)
             if not out_of_order:
                 event("content_block_stop", index=index)
+        output_tokens = c.completion_tokens
+        if "anthropic-usage-not-cumulative" in defects and output_tokens > 1:
+            # the increment since the last report, not the running total
+            event(
+                "message_delta",
+                delta={"stop_reason": None, "stop_sequence": None},
+                usage={"output_tokens": output_tokens - 1},
+            )
+            output_tokens = 1
         event(
             "message_delta",
             delta={"stop_reason": STOP_REASONS[c.finish_reason], "stop_sequence": None},
-            usage={"output_tokens": c.completion_tokens},
+            usage={"output_tokens": output_tokens},
         )
         event("message_stop")
         return frames

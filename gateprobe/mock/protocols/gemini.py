@@ -164,6 +164,9 @@ class GeminiWriter(WriterBase):
             last["candidates"][0]["finishReason"] = finish
         else:
             chunks.append((self._chunk(call, c, [{"text": ""}], 0, finish), 0))
+        if "gemini-usage-decreasing" in self.defects:
+            # new-api converting from OpenAI: a trailing chunk whose usage counts no output
+            chunks.append((self._chunk(call, c, [{"text": ""}], 0, finish), 0))
         if spec.options.get("sse"):
             return [(b"data: " + dumps(obj).encode() + b"\r\n\r\n", n) for obj, n in chunks]
         frames = [

@@ -180,7 +180,9 @@ class ChatWriter(WriterBase):
                 f"{usage_tail}"
             )
 
-        frames: list[Frame] = [(chunk('{"role":"assistant","content":""}'), 0)]
+        defects = self.defects
+        opening_delta = '{"content":""}' if "no-role-in-first-delta" in defects else None
+        frames: list[Frame] = [(chunk(opening_delta or '{"role":"assistant","content":""}'), 0)]
         frames += [(chunk(f'{{"reasoning_content":{dumps(p)}}}'), 1) for p in c.reasoning]
         frames += [(chunk(f'{{"content":{dumps(p)}}}'), 1) for p in c.pieces]
         for index, tool in enumerate(c.tool_calls):
@@ -201,6 +203,17 @@ class ChatWriter(WriterBase):
                 for p in tool.pieces
             ]
         frames.append((chunk("{}", f'"{c.finish_reason}"'), 0))
+        if "finish-reason-on-every-chunk" in defects:
+            finished = f'"finish_reason":"{c.finish_reason}"'.encode()
+            frames = [(data.replace(b'"finish_reason":null', finished), n) for data, n in frames]
+        if "unstable-chunk-id" in defects:
+            chunk_id = f"chatcmpl-{c.digest}".encode()
+            frames = [
+                (data.replace(chunk_id, chunk_id + b"-%d" % i) if i >= 2 else data, n)
+                for i, (data, n) in enumerate(frames)
+            ]
+        if not include_usage and "usage-chunk-without-include-usage" in defects:
+            frames.append((sse(f'{head}],"usage":{dumps(usage_block(c))}}}'), 0))
         if include_usage:
             choices = (
                 '{"index":0,"delta":{},"logprobs":null,"finish_reason":null}'
@@ -213,7 +226,21 @@ class ChatWriter(WriterBase):
         return frames
 
     def error_frames(self, call: Call, spec: Spec, error: GatewayError, sent: int) -> list[bytes]:
-        return [sse(dumps(envelope("openai", error, call.request_id, error.status)))]
+        frames = [sse(dumps(envelope("openai", error, call.request_id, error.status)))]
+        if "done-after-stream-error" in self.defects and sent:
+            # new-api / one-api: a synthesised usage chunk and [DONE] after the truncation
+            usage = {"prompt_tokens": call.prompt_tokens, "completion_tokens": 0}
+            usage["total_tokens"] = call.prompt_tokens
+            fabricated = {
+                "id": f"chatcmpl-{call.request_id}",
+                "object": "chat.completion.chunk",
+                "created": call.created,
+                "model": call.model_name,
+                "choices": [],
+                "usage": usage,
+            }
+            frames += [sse(dumps(fabricated)), DONE]
+        return frames
 
     def stream_content_type(self, spec: Spec) -> str:
         return "text/event-stream; charset=utf-8"

@@ -1,0 +1,196 @@
+"""Checks on model lists: what a key is shown, and whether that matches what it may call.
+
+A model list is read in its protocol's shape (OpenAI and Anthropic ``data[].id``, Gemini
+``models[].name`` without its ``models/`` prefix). ``models_match_calls`` then calls every
+listed model, and every model the target profile names that is not listed, with the same key:
+a listed model the gateway refuses, or an unlisted one it serves, is a failure (LiteLLM
+#25550, new-api #78/#474).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from gateprobe.checks._registry import CheckContext, check
+from gateprobe.checks.basic import json_body
+from gateprobe.errors import CheckFailed
+from gateprobe.http import Exchange
+from gateprobe.protocol import OPERATIONS
+
+__all__ = ["listed_models"]
+
+# Capabilities whose operation calls a model, the chat one first.
+_CALLING = ("chat", "embeddings", "images", "rerank", "responses")
+DEFAULT_LIMIT = 40
+
+
+def listed_models(body: Any, protocol: str) -> list[str] | None:
+    """The model ids of a list answer of ``protocol``, or None when it is not a list."""
+    if not isinstance(body, dict):
+        return None
+    if protocol == "gemini":
+        models = body.get("models", [])
+        if not isinstance(models, list):
+            return None
+        return [
+            str(m["name"]).removeprefix("models/")
+            for m in models
+            if isinstance(m, dict) and isinstance(m.get("name"), str)
+        ]
+    data = body.get("data")
+    if not isinstance(data, list):
+        return None
+    return [str(m["id"]) for m in data if isinstance(m, dict) and isinstance(m.get("id"), str)]
+
+
+def _list_of(ctx: CheckContext, name: str) -> list[str]:
+    protocol = ctx.protocol or "openai"
+    ids = listed_models(json_body(ctx, name), protocol)
+    if ids is None:
+        raise CheckFailed(
+            name,
+            f"the answer is not a {protocol} model list",
+            expected=f"a {protocol} model list",
+            actual=ctx.exchange.text()[:200],
+            where="body",
+        )
+    return ids
+
+
+def _model_named(ctx: CheckContext, item: Any) -> str:
+    """An id, ``{model: id}``, or ``{model_of: <target.models entry>}`` for the protocol."""
+    if not isinstance(item, Mapping):
+        return str(item)
+    if "model_of" in item:
+        model = ctx.target.model(str(item["model_of"]), ctx.protocol or "openai")
+        if model is None:
+            raise CheckFailed(
+                "model_listed", f"the target names no {item['model_of']!r} model", where="target"
+            )
+        return model
+    return str(item["model"])
+
+
+@check("model_listed")
+def model_listed(ctx: CheckContext, expected: Any) -> None:
+    """The model list shows (``listed: true``) or hides (``false``) each given model."""
+    wanted = expected if isinstance(expected, list) else [expected]
+    ids = set(_list_of(ctx, "model_listed"))
+    for item in wanted:
+        model = _model_named(ctx, item)
+        listed = bool(item.get("listed", True)) if isinstance(item, Mapping) else True
+        if listed and model not in ids:
+            raise CheckFailed(
+                "model_listed",
+                f"model {model} is not in the list",
+                expected=f"{model} listed",
+                actual=sorted(ids),
+                where="body",
+            )
+        if not listed and model in ids:
+            raise CheckFailed(
+                "model_listed",
+                f"model {model} is in the list, but this key may not use it",
+                expected=f"{model} not listed",
+                actual=sorted(ids),
+                where="body",
+            )
+
+
+def _operation(ctx: CheckContext, protocol: str, model: str) -> str:
+    """The operation that calls ``model``: the capability the profile names it under."""
+    operations = OPERATIONS[protocol]
+    for capability in _CALLING:
+        if capability in operations and ctx.target.model(capability, protocol) == model:
+            return capability
+    return "chat"
+
+
+def _profile_models(ctx: CheckContext, protocol: str) -> list[str]:
+    out: list[str] = []
+    for capability in ctx.target.models:
+        model = ctx.target.model(capability, protocol)
+        if model is not None and model not in out:
+            out.append(model)
+    return out
+
+
+def _refused(ctx: CheckContext, answer: Exchange) -> bool:
+    """An answer that says "you may not call this model" (not quota, rate or a bad parameter).
+
+    A 400 counts only when it is about the model: a listed model may reject the probe's
+    parameters (an o-series model and ``max_tokens``) and still be callable.
+    """
+    dialect = ctx.target.dialect
+    status = answer.status
+    if status in {403, 404, dialect.unknown_model_status, dialect.model_forbidden_status}:
+        return True
+    if status != 400:
+        return False
+    try:
+        error = answer.json().get("error")
+    except (ValueError, AttributeError):
+        return False
+    if not isinstance(error, dict):
+        return False
+    about = f"{error.get('code') or ''} {error.get('param') or ''} {error.get('type') or ''}"
+    return "model" in about.lower()
+
+
+def _gemini_generates(body: Any, model: str) -> bool:
+    """Gemini lists embedding models too: only those that generate content are called."""
+    for entry in body.get("models", []) if isinstance(body, dict) else []:
+        if isinstance(entry, dict) and str(entry.get("name", "")).removeprefix("models/") == model:
+            methods = entry.get("supportedGenerationMethods")
+            return not isinstance(methods, list) or "generateContent" in methods
+    return True
+
+
+@check("models_match_calls")
+def models_match_calls(ctx: CheckContext, options: Any) -> None:
+    """Every listed model is callable with the same key, and no unlisted profile model is."""
+    if options is False:
+        return
+    settings = options if isinstance(options, Mapping) else {}
+    protocol = ctx.protocol or "openai"
+    listed = _list_of(ctx, "models_match_calls")
+    call = ctx.call
+    if call is None:
+        raise CheckFailed("models_match_calls", "this check needs a reachable target")
+    key = f"literal:{ctx.secrets[0]}" if ctx.secrets else None
+    skip = {str(m) for m in settings.get("skip", ())}
+    limit = int(settings.get("limit", DEFAULT_LIMIT))
+    body = json_body(ctx, "models_match_calls")
+
+    def answer_of(model: str) -> Exchange:
+        spec = {
+            "protocol": protocol,
+            "operation": _operation(ctx, protocol, model),
+            "model": model,
+            "key": key,
+        }
+        return call(spec)
+
+    problems: list[str] = []
+    for model in [m for m in listed if m not in skip][:limit]:
+        if protocol == "gemini" and not _gemini_generates(body, model):
+            continue
+        answer = answer_of(model)
+        if _refused(ctx, answer):
+            problems.append(f"{model} is listed but not callable (HTTP {answer.status})")
+    candidates = [*_profile_models(ctx, protocol), *(str(m) for m in settings.get("also_try", ()))]
+    for model in candidates:
+        if model in listed or model in skip:
+            continue
+        status = answer_of(model).status
+        if status is not None and 200 <= status < 300:
+            problems.append(f"{model} is callable but not listed (HTTP {status})")
+    if problems:
+        raise CheckFailed(
+            "models_match_calls",
+            "the model list does not match what the key can call: " + "; ".join(problems),
+            expected="listed models callable, unlisted ones refused",
+            actual=problems,
+            where="body",
+        )
