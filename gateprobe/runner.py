@@ -133,7 +133,10 @@ def _save_view(ex: Exchange) -> dict[str, Any]:
 
 def send(spec: Mapping[str, Any], target: Target, client: httpx.Client) -> Exchange:
     """Build a rendered request spec for ``target`` and send it; never raises for the gateway."""
-    built = build_request(spec, target)
+    return send_built(build_request(spec, target), target, client)
+
+
+def send_built(built: BuiltRequest, target: Target, client: httpx.Client) -> Exchange:
     return exchange(
         client,
         built.method,
@@ -177,18 +180,7 @@ def run_instance(instance: Instance, target: Target, client: httpx.Client) -> Ou
             record.failures.append(failed)
             break
         built = record.request = prelude.request  # a hook may have swapped the key
-        ex = exchange(
-            client,
-            built.method,
-            target.base_url + built.url,
-            headers=built.headers,
-            json_body=built.json_body,
-            content=built.content,
-            limits=target.limits,
-            json_array_stream=built.stream == "array",
-            disconnect_after_events=built.disconnect_after_events,
-        )
-        record.exchange = ex
+        ex = record.exchange = send_built(built, target, client)
         if ex.status is None:
             record.failures.append(
                 CheckFailed(

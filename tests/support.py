@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import re
+import subprocess
+import sys
+from pathlib import Path
 
 from gateprobe.mock import MockConfig
 
@@ -38,3 +41,28 @@ def sse_frames(raw: bytes) -> list[tuple[str | None, str]]:
                 data.append(line[len("data:") :].removeprefix(" "))
         frames.append((event, "\n".join(data)))
     return frames
+
+
+BENCHMARKS = Path(__file__).resolve().parents[1] / "benchmarks"
+NUMBER = r"\d+(?:\.\d+)?"
+
+
+def run_benchmark(name: str, *args: str) -> str:
+    """Run a benchmarks/ script as a user would; it must exit 0 without a traceback."""
+    result = subprocess.run(
+        [sys.executable, str(BENCHMARKS / name), *args],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        stdin=subprocess.DEVNULL,
+    )
+    output = result.stdout + result.stderr
+    assert result.returncode == 0, output
+    assert "Traceback" not in output
+    return result.stdout
+
+
+def line_matching(pattern: str, text: str) -> re.Match[str]:
+    match = re.search(pattern, text, re.MULTILINE)
+    assert match, f"no line matching {pattern!r} in:\n{text}"
+    return match

@@ -7,37 +7,11 @@ goals, which belong to real benchmark runs on a quiet machine, not to timed test
 
 from __future__ import annotations
 
-import re
-import subprocess
-import sys
-from pathlib import Path
-
-BENCHMARKS = Path(__file__).resolve().parents[1] / "benchmarks"
-NUMBER = r"\d+(?:\.\d+)?"
-
-
-def run_script(name: str, *args: str) -> str:
-    result = subprocess.run(
-        [sys.executable, str(BENCHMARKS / name), *args],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        stdin=subprocess.DEVNULL,
-    )
-    output = result.stdout + result.stderr
-    assert result.returncode == 0, output
-    assert "Traceback" not in output
-    return result.stdout
-
-
-def line_matching(pattern: str, text: str) -> re.Match[str]:
-    match = re.search(pattern, text, re.MULTILINE)
-    assert match, f"no line matching {pattern!r} in:\n{text}"
-    return match
+from support import NUMBER, line_matching, run_benchmark
 
 
 def test_throughput_benchmark_prints_rates_ratios_latency_and_loop_lag() -> None:
-    out = run_script(
+    out = run_benchmark(
         "mock_throughput.py", "--rounds", "1", "--seconds", "1", "--warmup", "0.2",
         "--connections", "8",
     )  # fmt: skip
@@ -69,7 +43,7 @@ def test_throughput_benchmark_prints_rates_ratios_latency_and_loop_lag() -> None
 
 
 def test_memory_benchmark_prints_rss_at_both_counts_and_growth() -> None:
-    out = run_script("mock_memory.py", "--small", "200", "--large", "400", "--connections", "8")
+    out = run_benchmark("mock_memory.py", "--small", "200", "--large", "400", "--connections", "8")
     small = line_matching(rf"^rss after 200 requests: ({NUMBER}) MiB$", out)
     large = line_matching(rf"^rss after 400 requests: ({NUMBER}) MiB$", out)
     growth = line_matching(rf"^growth from 200 to 400: ([+-]{NUMBER})%", out)
@@ -80,7 +54,7 @@ def test_memory_benchmark_prints_rss_at_both_counts_and_growth() -> None:
 
 
 def test_stream_timing_benchmark_prints_ttft_and_gap_errors_per_protocol() -> None:
-    out = run_script(
+    out = run_benchmark(
         "stream_timing.py", "--requests", "2", "--chunks", "4", "--ttft", "20", "--itl", "5"
     )
     for protocol in ("openai", "anthropic", "gemini"):
