@@ -199,11 +199,33 @@ def _expect_usage(ctx: CheckContext, state: QuotaBefore) -> None:
         raise CheckFailed(
             "quota_charged",
             f"charged {_fmt(wrong or charges)} {probe.units} for {usage.prompt} prompt and "
-            f"{usage.completion} completion tokens of {model}; at its price that is {cost:g}",
+            f"{usage.completion} completion tokens of {model}; at its price that is {cost:g}"
+            f"{_multiple(wrong, cost, tolerance) or _summed(ctx, wrong, cost)}",
             expected=cost,
             actual=dict(charges),
             where="quota",
         )
+
+
+def _multiple(charges: Mapping[str, float], cost: float, tolerance: float) -> str:
+    """A hint when every wrong charge is a whole multiple of the cost: charged more than once."""
+    if cost <= 0 or not charges:
+        return ""
+    times = {round(v / cost) for v in charges.values()}
+    if len(times) != 1:
+        return ""
+    (n,) = times
+    if n < 2 or not all(_near(v, n * cost, tolerance) for v in charges.values()):
+        return ""
+    return f" ({n} times that: the call was charged {n} times)"
+
+
+def _summed(ctx: CheckContext, charges: Mapping[str, float], cost: float) -> str:
+    """A hint when a stream was charged more than its last (cumulative) usage report."""
+    streamed = bool(ctx.exchange.events or ctx.exchange.elements)
+    if streamed and charges and all(v > cost for v in charges.values()):
+        return " (more than the stream's last cumulative usage: were its usage reports added up?)"
+    return ""
 
 
 def _expect_delivered(ctx: CheckContext, state: QuotaBefore, situation: str) -> None:

@@ -6,7 +6,8 @@
     GET   /_gateprobe/quota             the key in ``x-gateprobe-key``: quota, used, balance
     GET   /_gateprobe/ledger?limit=N    settled and rolled-back reservations
     GET   /_gateprobe/usage?limit=N     per-request usage records and per-day aggregates
-    GET   /_gateprobe/requests?limit=N  what the upstream received (masked), newest last
+    GET   /_gateprobe/requests?limit=N  what the upstream received (masked), newest last;
+                                        a retried call lists its upstream ``attempts``
     PUT   /_gateprobe/keys/{name}       create or replace a key
     PATCH /_gateprobe/keys/{name}       change some of a key's fields
     PUT   /_gateprobe/accounts/{name}   create an account or set its balance: {balance}

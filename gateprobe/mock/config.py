@@ -101,6 +101,7 @@ class MockConfig:
     usage_log_size: int = 10_000
     ledger_size: int = 10_000
     embedding_dimensions: int = 16
+    retry_times: int = 2  # retries of an upstream attempt that failed before the first byte
     accounts: tuple[AccountConfig, ...] = ()
     keys: tuple[KeyConfig, ...] = ()
     models: tuple[ModelConfig, ...] = ()
@@ -190,6 +191,7 @@ class _Parser:
             "usage_log_size",
             "ledger_size",
             "embedding_dimensions",
+            "retry_times",
         ):
             if name in data:
                 kwargs[name] = self.integer(name, data[name], minimum=0)

@@ -21,6 +21,8 @@ DEFECTS: dict[str, str] = {
     "key-echoed-in-error": "authentication errors quote the presented key in full",
     "no-rollback": "a failed call keeps its pre-deducted quota",
     "double-charge": "a successful call is charged twice its cost",
+    "double-charge-on-retry": "a call retried upstream is charged once per attempt",
+    "stream-usage-summed": "a stream's cumulative usage reports are added up, not the last taken",
     "overdraft": "admission needs only a balance above zero and the cost is taken unchecked",
     "429-without-retry-after": "rate-limit responses carry no `Retry-After` header",
     "anthropic-events-out-of-order": "Anthropic streams close each block before its deltas",

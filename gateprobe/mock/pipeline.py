@@ -35,7 +35,9 @@ from gateprobe.mock.defects import UPSTREAM_SECRET, UPSTREAM_URL
 from gateprobe.mock.dropped import drop_options
 from gateprobe.mock.errors import GatewayError, envelope
 from gateprobe.mock.ledger import InsufficientQuota, KeyState, Reservation
+from gateprobe.mock.retry import attempt_upstream, charge_failed_attempts
 from gateprobe.mock.state import MockState
+from gateprobe.mock.summed_usage import summed_usage
 from gateprobe.mock.upstream import (
     NO_DIRECTIVES,
     Completion,
@@ -74,6 +76,7 @@ class Call:
     directives: Directives
     created: int
     prompt_tokens: int
+    retries: int = 0  # upstream attempts that failed before the one that answered
 
 
 Frame = tuple[bytes, int]  # bytes on the wire, completion tokens they carry
@@ -455,6 +458,8 @@ async def run_call(
                 f"Insufficient {what}: {exc.available} remaining, {exc.needed} needed",
             ) from None
     try:
+        if directives.fail_attempts:
+            call.retries = attempt_upstream(state, call, pinned, log)
         await _answer(
             state, parsed, writer, call, spec, completion, reservation, send, receive, log
         )
@@ -558,6 +563,7 @@ async def _stream(
         token_frames = [i for i, (_, tokens) in enumerate(frames) if tokens]
         if len(token_frames) > 1:
             frames = tuple(f for i, f in enumerate(frames) if i != token_frames[1])
+    every_frame = frames
     content_type = writer.stream_content_type(spec)
     if "wrong-stream-content-type" in defects:
         content_type = "application/json"
@@ -628,6 +634,10 @@ async def _stream(
         _finish(state, call, reservation, None, delivered, log, status=200, reason="upstream cut")
         await send({"type": "http.response.body", "body": b"", "more_body": False})
         return
+    if "stream-usage-summed" in defects:
+        summed = summed_usage(call.protocol, (data for data, _ in every_frame))
+        if summed is not None:
+            call.prompt_tokens, delivered = summed
     _finish(state, call, reservation, completion, delivered, log, status=200)
     await send({"type": "http.response.body", "body": b"", "more_body": False})
 
@@ -702,6 +712,8 @@ def _finish(
                 "completion_tokens": delivered,
             }
             cost = state.ledger.settle(reservation, cost, detail=detail)
+            if call.retries and "double-charge-on-retry" in state.defects:
+                cost += charge_failed_attempts(state, call, cost, detail)
         else:
             state.ledger.rollback(reservation, reason=reason or "failed")
     log["status"] = status

@@ -142,6 +142,10 @@ class MockState:
         # request id, method, path, raw query, headers, raw body (see ``remember``)
         self.received: deque[tuple[str, str, str, bytes, dict[str, str], bytes]] = deque(maxlen=200)
         self.faults: list[ScheduledFault] = []
+        # the upstream attempts of retried calls, by request id (few: only retries are kept)
+        self.attempts: OrderedDict[str, list[dict[str, Any]]] = OrderedDict()
+        # upstream mode: failed attempts so far per request content (``fail-attempts-N``)
+        self.failed_attempts: OrderedDict[str, int] = OrderedDict()
         self.results = ResultCache()
         self._lock = threading.Lock()
         self._prefix = os.urandom(4).hex()
@@ -159,6 +163,8 @@ class MockState:
         self.usage.clear(config.usage_log_size)
         self.limiter = RateLimiter(config.rate_window_seconds)
         self.received.clear()
+        self.attempts.clear()
+        self.failed_attempts.clear()
         with self._lock:
             self.faults.clear()
         self._index(config)
@@ -246,6 +252,12 @@ class MockState:
         """
         self.received.append((request_id, method, path, raw_query, headers, body))
 
+    def record_attempts(self, request_id: str, attempts: list[dict[str, Any]]) -> None:
+        """Keep a retried call's upstream attempts, shown with its received request."""
+        self.attempts[request_id] = attempts
+        while len(self.attempts) > (self.received.maxlen or 200):
+            self.attempts.popitem(last=False)
+
     def received_records(self, limit: int = 0) -> list[dict[str, Any]]:
         """The last ``limit`` (0: all) requests received, oldest first, secrets masked."""
         items = list(self.received)
@@ -256,14 +268,16 @@ class MockState:
             query = parse_query(raw_query)
             if "key" in query:
                 query["key"] = mask_secret(query["key"])
-            out.append(
-                {
-                    "request_id": request_id,
-                    "method": method,
-                    "path": path,
-                    "query": query,
-                    "headers": mask_headers(headers),
-                    "body": json.loads(body),
-                }
-            )
+            record = {
+                "request_id": request_id,
+                "method": method,
+                "path": path,
+                "query": query,
+                "headers": mask_headers(headers),
+                "body": json.loads(body),
+            }
+            attempts = self.attempts.get(request_id)
+            if attempts is not None:
+                record["attempts"] = attempts
+            out.append(record)
         return out

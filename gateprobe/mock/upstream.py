@@ -8,7 +8,8 @@ one token per streamed piece of the output.
 Directives change one request's behaviour. They travel in the model name, after ``--``
 (``gpt-4o-mini--error-503``, ``gpt-4o-mini--ttft-200--itl-20``), so they pass through any
 gateway that forwards the model name, or in the ``x-gateprobe-directives`` header
-(comma-separated).
+(comma-separated). ``fail-attempts-N`` fails the first N upstream attempts of a call with 503
+before the first byte; the gateway retries them on another channel (``gateprobe.mock.retry``).
 """
 
 from __future__ import annotations
@@ -109,6 +110,7 @@ class Directives:
     ttft_ms: float | None = None
     itl_ms: float | None = None
     chunks: int | None = None  # exact number of output tokens
+    fail_attempts: int | None = None  # the first N upstream attempts fail with 503 (retried)
 
     def merged(self, other: Directives) -> Directives:
         """``other``'s set fields override this one's."""
@@ -146,6 +148,10 @@ class Directives:
                 values["ttft_ms"] = number
             elif name == "itl":
                 values["itl_ms"] = number
+            elif name == "fail-attempts":
+                if not 1 <= number <= 10:
+                    raise DirectiveError(f"directive {raw!r}: attempts must be 1-10")
+                values["fail_attempts"] = int(number)
             elif name == "chunks":
                 if not 1 <= number <= 4096:
                     raise DirectiveError(f"directive {raw!r}: chunks must be 1-4096")

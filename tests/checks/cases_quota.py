@@ -4,7 +4,10 @@ Each billing defect of the mock is caught by the check meant for it: ``no-rollba
 ``quota_charged: 0`` (a failed call keeps its pre-deduction), ``double-charge`` by
 ``quota_charged: usage`` and by ``quota_logged`` (the balance loses twice the logged cost),
 ``overdraft`` by ``quota_burst`` (a balance goes negative) and ``quota_admission`` (nothing is
-reserved before the call).
+reserved before the call), ``double-charge-on-retry`` by ``quota_charged: usage`` on a call the
+mock retries upstream (charged once per attempt), ``stream-usage-summed`` by ``quota_charged:
+usage`` on Claude and Gemini streams (their cumulative usage reports added up). OpenAI's stream
+reports its usage once, so summing it changes nothing there: no OpenAI instance in that case.
 """
 
 from __future__ import annotations
@@ -32,6 +35,23 @@ title: a success is charged its usage at its price
 parametrize: {protocol: [openai, anthropic, gemini]}
 steps:
   - request: {protocol: "{protocol}", operation: chat, body: {}}
+    expect: {status: 200, quota_charged: usage}
+"""
+RETRIED = """\
+id: selftest.quota_retry
+title: a call retried upstream is charged once
+steps:
+  - request: {protocol: openai, operation: chat, body: {max_tokens: 16},
+              headers: {x-gateprobe-directives: fail-attempts-2}}
+    expect: {status: 200, quota_charged: usage}
+"""
+# No max_tokens: the pre-deduction (up to the model's 1024 tokens) does not cap the summed charge.
+STREAMED = """\
+id: selftest.quota_stream_usage
+title: a stream is charged its last cumulative usage
+parametrize: {protocol: [anthropic, gemini]}
+steps:
+  - request: {protocol: "{protocol}", operation: chat, stream: true, body: {}}
     expect: {status: 200, quota_charged: usage}
 """
 LOGGED = """\
@@ -78,6 +98,20 @@ CASES: list[Case] = [
         CHARGED,
         "at its price that is",
         defects=("double-charge",),
+    ),
+    Case(
+        "double-charge-on-retry",
+        "quota_charged",
+        RETRIED,
+        "(3 times that: the call was charged 3 times)",
+        defects=("double-charge-on-retry",),
+    ),
+    Case(
+        "stream-usage-summed",
+        "quota_charged",
+        STREAMED,
+        "more than the stream's last cumulative usage: were its usage reports added up?",
+        defects=("stream-usage-summed",),
     ),
     # -- quota_logged -------------------------------------------------------------------------
     Case(

@@ -369,6 +369,58 @@ def test_overdraft(mock_factory: Callable[..., MockServer]) -> None:
         assert statuses.count(200) == 3  # each call reserves 3 of the 10
 
 
+@covers("double-charge-on-retry")
+def test_double_charge_on_retry(mock_factory: Callable[..., MockServer]) -> None:
+    retried = bearer() | {"x-gateprobe-directives": "fail-attempts-1"}
+
+    def charge(client: httpx.Client) -> tuple[list[int], int]:
+        """What each ledger entry charged, and what the balance lost, for one retried call."""
+        before = balance(client)
+        assert client.post(CHAT, json=OPENAI_BODY, headers=retried).status_code == 200
+        return [entry["charged"] for entry in ledger(client)], before - balance(client)
+
+    with started(mock_factory, "double-charge-on-retry") as broken:
+        charged, taken = charge(broken)
+        assert len(charged) == 2 and charged[0] == charged[1] > 0  # the call and its failed try
+        assert taken == 2 * charged[0]
+        charged, taken = charge(healed(broken))
+        assert len(charged) == 1 and taken == charged[0] > 0
+
+
+@covers("stream-usage-summed")
+def test_stream_usage_summed(mock_factory: Callable[..., MockServer]) -> None:
+    gemini_sse = GEMINI_SSE.replace("flash", "flash--chunks-4")
+    gemini_array = gemini_sse.replace("?alt=sse", "")
+    claude_body = CLAUDE_BODY | {"model": "claude-sonnet-4-5--chunks-6", "stream": True}
+    openai_body = OPENAI_BODY | {
+        "model": "gpt-4o-mini--chunks-6",
+        "stream": True,
+        "stream_options": {"include_usage": True},
+    }
+    calls = [
+        (gemini_sse, GEMINI_BODY, goog()),
+        (gemini_array, GEMINI_BODY, goog()),
+        (MESSAGES, claude_body, claude()),
+        (CHAT, openai_body, bearer()),
+    ]
+
+    def billed(client: httpx.Client) -> list[tuple[int, int]]:
+        """(prompt, completion) tokens the ledger settled for each call."""
+        for path, body, headers in calls:
+            assert client.post(path, json=body, headers=headers).status_code == 200
+        return [(e["prompt_tokens"], e["completion_tokens"]) for e in ledger(client)]
+
+    with started(mock_factory, "stream-usage-summed") as broken:
+        summed = billed(broken)
+        clean = billed(healed(broken))
+    (gp, gc), array, (cp, cc), (op, oc) = clean
+    assert (gc, cc, oc) == (4, 6, 6) and array == (gp, gc)
+    # Gemini repeats usageMetadata on each of its 4 chunks (1, 2, 3, 4 candidates tokens)
+    assert summed[0] == summed[1] == (4 * gp, 1 + 2 + 3 + 4)
+    assert summed[2] == (cp, 1 + 6)  # message_start's output_tokens 1 + message_delta's 6
+    assert summed[3] == (op, oc)  # one usage chunk: nothing to add up
+
+
 # -- rate limits ---------------------------------------------------------------------------
 
 
