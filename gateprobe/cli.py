@@ -244,7 +244,9 @@ def _build_parser() -> argparse.ArgumentParser:
         epilog="Per-request faults and timing go in the model name after '--' (for example "
         "gpt-4o-mini--error-503, gpt-4o-mini--ttft-200--itl-20) or in the "
         "x-gateprobe-directives header: error-<status>, fail-after-<n>, cut-after-<n>, "
-        "hang, slow-first-<ms>, ttft-<ms>, itl-<ms>, chunks-<n>.\n\n"
+        "hang, slow-first-<ms>, ttft-<ms>, itl-<ms>, chunks-<n>, fail-attempts-<n> (the first n "
+        "upstream attempts fail with 503; the mock retries on the next channel, retry_times "
+        "in the config, default 2).\n\n"
         f"Defects:\n{describe_defects()}",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )

@@ -16,6 +16,7 @@ stream ended cleanly or was cut mid-frame.
 from __future__ import annotations
 
 import codecs
+import re
 from dataclasses import dataclass, field
 
 __all__ = ["ArrayElement", "JsonArrayParser", "SSEComment", "SSEEvent", "SSEParser"]
@@ -152,6 +153,10 @@ class ArrayElement:
     time: float
 
 
+# the characters JsonArrayParser.feed stops at inside an element, out of strings
+_IN_ELEMENT_STOP = re.compile(r'["\[\]{}]')
+
+
 @dataclass
 class JsonArrayParser:
     """Splits a streamed top-level JSON array into its elements as each one completes.
@@ -176,10 +181,33 @@ class JsonArrayParser:
 
     def feed(self, chunk: bytes, time: float) -> list[ArrayElement]:
         out: list[ArrayElement] = []
-        for ch in self._decoder.decode(chunk):
+        text = self._decoder.decode(chunk)
+        at, end = 0, len(text)
+        while at < end and self.error is None:
+            if self._depth and not self._escape:
+                # inside an element only quotes, backslashes (in strings) and brackets (out
+                # of them) matter: the characters up to the next one are copied in one go,
+                # strings opened and closed here; brackets and escapes go one by one
+                if self._in_string:
+                    quote = text.find('"', at)
+                    stop = quote if quote >= 0 else end
+                    backslash = text.find("\\", at, stop)
+                    upto = backslash if backslash >= 0 else stop + (quote >= 0)
+                    self._in_string = backslash >= 0 or quote < 0
+                else:
+                    found = _IN_ELEMENT_STOP.search(text, at)
+                    upto = found.start() if found is not None else end
+                    if upto < end and text[upto] == '"':
+                        upto += 1
+                        self._in_string = True
+                if upto > at:
+                    self._buffer.append(text[at:upto])
+                    self._offset += upto - at
+                    at = upto
+                    continue
+            ch = text[at]
+            at += 1
             self._offset += 1
-            if self.error is not None:
-                break
             element = self._char(ch, time)
             if element is not None:
                 out.append(element)

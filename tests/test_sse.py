@@ -118,6 +118,22 @@ def test_json_array_elements_complete_one_by_one(size: int) -> None:
     assert seen[0].time < seen[-1].time or size >= len(ARRAY)
 
 
+def test_json_array_strings_with_escapes_and_brackets_at_every_split() -> None:
+    """Element text is copied in runs between quotes, backslashes and brackets: escaped
+    quotes, backslashes before a closing quote and brackets inside strings stay text."""
+    elements = [
+        {"text": 'say "hi" [ok] {x}', "n": [1, {"m": "\\"}]},
+        {"a": '\\"', "b": "é☃ ]}"},
+        ["x", {"y": "\\u005d"}],
+    ]
+    data = ("[" + ",\r\n".join(json.dumps(e, ensure_ascii=False) for e in elements) + "]").encode()
+    for cut in range(1, len(data)):
+        parser = JsonArrayParser()
+        parsed = parser.feed(data[:cut], 1.0) + parser.feed(data[cut:], 2.0)
+        assert [json.loads(e.text) for e in parsed] == elements, cut
+        assert parser.close(3.0) is None
+
+
 def test_json_array_empty_and_whitespace() -> None:
     parser = JsonArrayParser()
     parser.feed(b" [ ] ", 0.0)

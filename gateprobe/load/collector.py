@@ -26,13 +26,21 @@ import logging
 import threading
 import time
 from collections import deque
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import IO, Any
 
 from locust.stats import RequestStats, StatsEntry
 
-__all__ = ["LLM_METRICS", "LLM_TYPE", "Collector", "FineStatsEntry", "llm_row_name"]
+__all__ = [
+    "LLM_METRICS",
+    "LLM_TYPE",
+    "PENDING_BATCH",
+    "Collector",
+    "FineStatsEntry",
+    "LLMRows",
+    "llm_row_name",
+]
 
 try:  # per-request records are written at the request rate
     from orjson import dumps as _orjson_dumps
@@ -48,6 +56,7 @@ except ImportError:  # pragma: no cover - orjson is a dependency
 
 LLM_TYPE = "LLM"
 LLM_METRICS = (("ttft_ms", "TTFT"), ("ttst_ms", "TTST"), ("tpot_ms", "TPOT"))
+PENDING_BATCH = 256  # records of this process buffered before one write to requests.jsonl
 logger = logging.getLogger("gateprobe.load")
 
 
@@ -56,11 +65,14 @@ def llm_row_name(metric: str, request_name: str) -> str:
 
 
 def _bucket(value: int) -> int:
-    """4 significant digits (Locust keeps 2)."""
+    """4 significant digits (Locust keeps 2); comparisons, not ``str``, for the usual sizes."""
     if value < 10_000:
         return value
-    digits = len(str(value)) - 4
-    return int(round(value, -digits))
+    if value < 100_000:
+        return round(value, -1)
+    if value < 1_000_000:
+        return round(value, -2)
+    return int(round(value, 4 - len(str(value))))
 
 
 class FineStatsEntry(StatsEntry):
@@ -104,6 +116,72 @@ class FineStatsEntry(StatsEntry):
             histogram[value if value < 10_000 else _bucket(value)] += 1
 
 
+class LLMRows:
+    """The four LLM rows of one request name, logged together: one clock read and no
+    per-row method calls per request (Locust's ``StatsEntry.log`` bookkeeping, inlined)."""
+
+    def __init__(self, stats: RequestStats, name: str) -> None:
+        self.entries = stats.entries  # replaced by RequestStats.clear_all(): look up again
+        self.ttft = _entry(stats, llm_row_name("TTFT", name))
+        self.ttst = _entry(stats, llm_row_name("TTST", name))
+        self.tpot = _entry(stats, llm_row_name("TPOT", name))
+        self.itl = _entry(stats, llm_row_name("ITL", name))
+
+    def log(self, record: Mapping[str, Any]) -> None:
+        now = time.time()
+        second = int(now)
+        ttft, ttst, tpot = record.get("ttft_ms"), record.get("ttst_ms"), record.get("tpot_ms")
+        if ttft is not None:
+            tokens = int(record.get("output_tokens") or 0)
+            _log_values(self.ttft, now, second, (round(ttft * 1000),), tokens)
+        if ttst is not None:
+            _log_values(self.ttst, now, second, (round(ttst * 1000),), 0)
+        if tpot is not None:
+            _log_values(self.tpot, now, second, (round(tpot * 1000),), 0)
+        gaps = record.get("itl_ms")
+        if gaps:
+            _log_values(self.itl, now, second, [round(gap * 1000) for gap in gaps], 0)
+
+
+def _entry(stats: RequestStats, name: str) -> FineStatsEntry:
+    key = (name, LLM_TYPE)
+    entry = stats.entries.get(key)
+    if not isinstance(entry, FineStatsEntry):
+        entry = FineStatsEntry(
+            stats, name, LLM_TYPE, use_response_times_cache=stats.use_response_times_cache
+        )
+        stats.entries[key] = entry
+    return entry
+
+
+def _log_values(
+    entry: StatsEntry, now: float, second: int, values: Sequence[int], content_length: int
+) -> None:
+    """What ``StatsEntry.log`` does for each value, for a batch logged at one moment, with
+    the 4-digit buckets of ``FineStatsEntry``."""
+    last = entry.last_request_timestamp
+    if entry.use_response_times_cache and last and second > int(last):
+        entry._cache_response_times(second - 1)
+    count = len(values)
+    entry.num_requests += count
+    entry.num_reqs_per_sec[second] += count
+    entry.last_request_timestamp = now
+    entry.total_content_length += content_length
+    histogram = entry.response_times
+    if count == 1:
+        low = high = total = values[0]
+        histogram[low if low < 10_000 else _bucket(low)] += 1
+    else:
+        low, high, total = min(values), max(values), sum(values)
+        for value in values:
+            histogram[value if value < 10_000 else _bucket(value)] += 1
+    entry.total_response_time += total
+    if entry.min_response_time is None or low < entry.min_response_time:
+        entry.min_response_time = low
+    if high > entry.max_response_time:
+        entry.max_response_time = high
+
+
 class Collector:
     """Records of this process: LLM rows, the live window, and the sink or the queue."""
 
@@ -115,6 +193,8 @@ class Collector:
         self.received = 0  # records written to requests.jsonl (master or local)
         self.by_worker: dict[str, int] = {}
         self._queue: list[dict[str, Any]] = []
+        self._pending: list[dict[str, Any]] = []  # this process's own, not yet written
+        self._rows: dict[str, LLMRows] = {}
         self._file: IO[str] | None = None
         self._lock = threading.Lock()
         # (end time, ok, ttft_ms, first itl gaps, output tokens) of recent records: progress
@@ -124,36 +204,21 @@ class Collector:
     def add(self, record: dict[str, Any], stats: RequestStats) -> None:
         self.made += 1
         if record.get("ok") and not record.get("warmup"):
-            self._log_llm_rows(record, stats)
+            self._rows_for(stats, record["name"]).log(record)
         if self.is_worker:
             self._queue.append(record)
         else:
-            self.store([record], source=str(record.get("worker", "local")))
+            # written in batches (the progress loop and close() write the rest): one
+            # write and one lock per batch instead of per request
+            self._pending.append(record)
+            if len(self._pending) >= PENDING_BATCH:
+                self._store_pending()
 
-    def _log_llm_rows(self, record: Mapping[str, Any], stats: RequestStats) -> None:
-        name = str(record["name"])
-        tokens = int(record.get("output_tokens") or 0)
-        for field, metric in LLM_METRICS:
-            value = record.get(field)
-            if value is not None:
-                self._entry(stats, llm_row_name(metric, name)).log(
-                    round(value * 1000), tokens if field == "ttft_ms" else 0
-                )
-        gaps = record.get("itl_ms")
-        if gaps:
-            entry = self._entry(stats, llm_row_name("ITL", name))
-            entry.log_many([round(gap * 1000) for gap in gaps])
-
-    @staticmethod
-    def _entry(stats: RequestStats, name: str) -> FineStatsEntry:
-        key = (name, LLM_TYPE)
-        entry = stats.entries.get(key)
-        if not isinstance(entry, FineStatsEntry):
-            entry = FineStatsEntry(
-                stats, name, LLM_TYPE, use_response_times_cache=stats.use_response_times_cache
-            )
-            stats.entries[key] = entry
-        return entry
+    def _rows_for(self, stats: RequestStats, name: str) -> LLMRows:
+        rows = self._rows.get(name)
+        if rows is None or rows.entries is not stats.entries:  # new name, or clear_all()
+            rows = self._rows[name] = LLMRows(stats, name)
+        return rows
 
     def drain(self) -> list[dict[str, Any]]:
         """The queued records, for a worker's next message to the master."""
@@ -175,12 +240,14 @@ class Collector:
             if self._file is None:
                 self.report_dir.mkdir(parents=True, exist_ok=True)
                 self._file = (self.report_dir / "requests.jsonl").open("w", encoding="utf-8")
+            self._file.write("".join([_dumps(record) + "\n" for record in records]))
+            by_worker = self.by_worker
+            recent = self.recent
             for record in records:
-                self._file.write(_dumps(record) + "\n")
                 worker = str(record.get("worker", source))
-                self.by_worker[worker] = self.by_worker.get(worker, 0) + 1
+                by_worker[worker] = by_worker.get(worker, 0) + 1
                 gaps = record.get("itl_ms") or []
-                self.recent.append(
+                recent.append(
                     (
                         float(record["start"]) + float(record["e2e_ms"]) / 1000.0,
                         bool(record.get("ok")),
@@ -191,13 +258,20 @@ class Collector:
                 )
             self.received += len(records)
 
+    def _store_pending(self) -> None:
+        pending, self._pending = self._pending, []
+        if pending:
+            self.store(pending, source="local")
+
     def close(self) -> None:
+        self._store_pending()
         with self._lock:
             if self._file is not None:
                 self._file.close()
                 self._file = None
 
     def flush(self) -> None:
+        self._store_pending()
         with self._lock:
             if self._file is not None:
                 self._file.flush()

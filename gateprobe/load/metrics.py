@@ -60,6 +60,8 @@ class Delta(NamedTuple):
     done: bool = False
 
 
+# decoding the frames around a run of template frames beats counting them up to this size
+AROUND_TEMPLATE_BYTES = 2048
 _NOTHING = Delta()
 _DONE = Delta(done=True)
 _VISIBLE = Delta(visible=True)
@@ -341,64 +343,109 @@ class RequestTimer:
             self._body.append(chunk)
 
     def _feed_openai_block(self, complete: bytes, time: float) -> None:
-        """Plain frames are counted; only the frames that need it are decoded. The usual
-        one that does, the usage chunk, ends the stream: the frames before it are counted."""
+        """Plain frames are counted; only the frames that need it are decoded.
+
+        The frames of one stream differ only in their text: the run of frames that fit the
+        stream's template (see _learn_template) is counted with a handful of byte scans and
+        the few frames around it (the role chunk, the finish and usage chunks) are decoded.
+        A block that does not fit is counted by plain_openai_frames, the usage chunk (which
+        ends the stream) decoded; any other block is decoded.
+        """
+        span = self._template_span(complete)
+        if span is not None:
+            first, end, visible = span
+            if first:
+                self._decode(complete[:first], time)
+            if visible:  # every event of one read has the same time: the order is kept
+                self.visible_times.extend(itertools.repeat(time, visible))
+            if end < len(complete):
+                self._decode(complete[end:], time)
+            return
         at = complete.find(b'"usage":{')
         if at < 0:
-            plain = self._count_plain(complete)
-            if plain is None:
-                self._decode(complete, time)
-                return
+            counted = plain_openai_frames(complete)
+            rest = b""
         else:
             before = complete.rfind(b"\n\n", 0, at)
             cut = before + 2 if before >= 0 else 0  # 0: the usage frame comes first
-            plain = self._count_plain(complete[:cut]) if cut else (0, False)
-            if plain is None:
-                self._decode(complete, time)
-                return
-            self._decode(complete[cut:], time)
-        self.visible_times.extend(itertools.repeat(time, plain[0]))
-        self.done = self.done or plain[1]
+            counted = plain_openai_frames(complete[:cut]) if cut else (0, False)
+            rest = complete[cut:]
+        if counted is None:
+            self._decode(complete, time)
+            return
+        if counted[0]:
+            self.visible_times.extend(itertools.repeat(time, counted[0]))
+        self.done = self.done or counted[1]
+        if rest:
+            self._decode(rest, time)
 
-    def _count_plain(self, block: bytes) -> tuple[int, bool] | None:
-        visible = self._template_block(block)
-        if visible is not None:
-            return visible, False
-        plain = plain_openai_frames(block)
-        if plain is not None and plain[0] and self._template is None:
-            self._learn_template(block)
-        return plain
-
-    def _template_block(self, block: bytes) -> int | None:
-        """Visible events of a block made only of template frames (see _learn_template),
-        checked with a handful of byte scans; None when it is not such a block."""
-        if self._template is None:
+    def _template_span(self, block: bytes) -> tuple[int, int, int] | None:
+        """(start, end, visible events) of the run of template frames in a block of
+        complete frames, when the rest around it is small enough to decode; else None."""
+        template = self._template or self._learn_template(block)
+        if template is None:
             return None
+        prefix = template[0]
+        first = block.find(prefix)
+        if first < 0 or (first and block[first - 2 : first] != b"\n\n"):
+            return None
+        end = block.find(b"\n\n", block.rfind(prefix)) + 2
+        if first + len(block) - end > AROUND_TEMPLATE_BYTES:
+            return None
+        visible = self._template_run(block[first:end] if first or end < len(block) else block)
+        if visible is None:
+            self._template = None  # the stream changed its shape: learn again
+            return None
+        return first, end, visible
+
+    def _template_run(self, run: bytes) -> int | None:
+        """Visible events of a run made only of template frames (see _learn_template),
+        checked with a handful of byte scans; None when it is not such a run."""
+        assert self._template is not None
         prefix, suffix, quotes = self._template
-        frames = block.count(b"\n\n")
+        frames = run.count(b"\n\n")
         if (
-            not block.startswith(prefix)
-            or block.count(prefix) != frames
-            or block.count(suffix) != frames
-            or block.count(b'"') != frames * quotes  # no quote in any text
-            or b"\\" + suffix in block  # a text ending in a backslash: decode
+            run.count(prefix) != frames
+            or run.count(suffix) != frames
+            or run.count(b'"') != frames * quotes  # no quote in any text
+            or b"\\" + suffix in run  # a text ending in a backslash: decode
         ):
             return None
-        return frames - block.count(prefix + suffix)
+        return frames - run.count(prefix + suffix)
 
-    def _learn_template(self, block: bytes) -> None:
-        """Remember the bytes around the text of the last frame of a plain block: the chunks
-        of one stream differ only in their text (same id, created, model), so a block of
-        frames that all have that prefix and suffix, with no other quote, is counted by a
-        few byte scans. Anything that does not fit goes the counting way."""
-        start_of_last = block.rfind(b"\n\n", 0, len(block) - 2) + 2
-        frame = block[start_of_last:]
-        start = frame.find(b'"content":"') + len(b'"content":"')
-        end = frame.find(b'"', start)
-        if start < len(b'"content":"') or end <= start or frame[end - 1 : end] == b"\\":
-            return
-        prefix, suffix = frame[:start], frame[end:]
+    def _learn_template(self, block: bytes) -> tuple[bytes, bytes, int] | None:
+        """The bytes around the text of the block's first frame with visible text only (no
+        reasoning, usage or error; decoded to check): the chunks of one stream differ only
+        in their text (same id, created, model), so a run of frames that all have that
+        prefix and suffix, with no other quote, is counted by a few byte scans."""
+        marker = b'"content":"'
+        at = block.find(marker)
+        while at >= 0 and block[at + len(marker) : at + len(marker) + 1] == b'"':
+            at = block.find(marker, at + len(marker))  # an empty text (the role chunk)
+        if at < 0:
+            return None
+        start = block.rfind(b"\n\n", 0, at)
+        start = start + 2 if start >= 0 else 0
+        stop = block.find(b"\n\n", at)
+        if stop < 0:
+            return None
+        frame = block[start : stop + 2]
+        frames = SSESplitter.frames(frame)
+        if (
+            len(frames) != 1
+            or frames[0][0] is not None
+            or frame.count(b'"content"') != 1
+            # visible output and nothing else: no reasoning, usage or error
+            or classify_event(self.protocol, self.operation, None, frames[0][1]) is not _VISIBLE
+        ):
+            return None
+        text = at - start + len(marker)
+        end = frame.find(b'"', text)
+        if end <= text or frame[end - 1 : end] == b"\\":
+            return None
+        prefix, suffix = frame[:text], frame[end:]
         self._template = (prefix, suffix, prefix.count(b'"') + suffix.count(b'"'))
+        return self._template
 
     def _decode(self, block: bytes, time: float) -> None:
         for event, data in SSESplitter.frames(block):

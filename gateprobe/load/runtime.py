@@ -196,12 +196,12 @@ class Runtime:
         }
 
     def write_progress(self) -> None:
+        self.collector.flush()  # first: the records still batched count in the progress
         data = self.progress()
         path = self.settings.report_dir / "progress.json"
         tmp = path.with_suffix(".tmp")
         tmp.write_text(json.dumps(data), encoding="utf-8")
         tmp.replace(path)
-        self.collector.flush()
         if self.settings.progress_to_stderr:
             print(format_progress(data), file=sys.stderr, flush=True)
 

@@ -152,7 +152,7 @@ class LLMUser(FastHttpUser):
                 response.failure(f"{record['error_class']} (status {status})")
         request_id = None
         headers = getattr(response, "headers", None)
-        if headers:
+        if headers is not None:  # not truthiness: Headers.__len__ walks every header
             request_id = headers.get(self._request_id_header)
         record.update(
             name=self.spec.name,
