@@ -22,7 +22,7 @@ from gateprobe._redact import Redactor
 from gateprobe.sse import ArrayElement, JsonArrayParser, SSEEvent, SSEParser
 from gateprobe.stream_metrics import stream_metrics
 
-__all__ = ["Exchange", "Limits", "RequestRecord", "exchange"]
+__all__ = ["Exchange", "Limits", "RequestRecord", "exchange", "finish_stream"]
 
 
 @dataclass(frozen=True)
@@ -241,8 +241,17 @@ def _read_body(
         result.error = f"no data for {limits.read:g} s while reading the body (read timeout)"
     except httpx.HTTPError as exc:
         result.error = f"the body was cut: {_describe(exc)}"
-    end = time.perf_counter() - started
     result.body = b"".join(parts)
+    finish_stream(result, sse, array, time.perf_counter() - started)
+
+
+def finish_stream(
+    result: Exchange, sse: SSEParser | None, array: JsonArrayParser | None, end: float
+) -> None:
+    """Close the stream's parser at ``end`` and record its events and what was left unfinished.
+
+    A stream the client hung up on (``result.disconnected``) is not the gateway's problem.
+    """
     if sse is not None:
         leftover = sse.close(end)
         result.events = sse.events

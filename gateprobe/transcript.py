@@ -22,7 +22,7 @@ from typing import Any
 from gateprobe._files import load_documents
 from gateprobe.checks import REGISTRY, CheckContext
 from gateprobe.errors import CheckFailed, UsageError
-from gateprobe.http import Exchange, RequestRecord
+from gateprobe.http import Exchange, RequestRecord, finish_stream
 from gateprobe.sse import JsonArrayParser, SSEParser
 from gateprobe.target import Dialect, Target
 
@@ -119,15 +119,7 @@ class Transcript:
         end = self.chunks[-1][0] if self.chunks else 0.0
         result.elapsed = end
         result.disconnected = self.disconnected
-        if sse is not None:
-            leftover = sse.close(end)
-            result.events = sse.events
-            if leftover is not None and not self.disconnected:
-                result.stream_problem = f"the stream ended inside a frame: {leftover[:120]!r}"
-        elif array is not None:
-            problem = array.close(end)
-            result.stream_problem = None if self.disconnected else problem
-            result.elements = array.elements
+        finish_stream(result, sse, array, end)
         return result
 
     def target(self) -> Target:
