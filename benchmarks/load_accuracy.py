@@ -24,7 +24,7 @@ import tempfile
 from pathlib import Path
 
 from gateprobe.load.launch import LoadOptions, run_load
-from gateprobe.load.summary import percentile, read_records
+from gateprobe.load.summary import measured_records, percentile
 
 
 def main() -> int:
@@ -56,7 +56,7 @@ def main() -> int:
         if code != 0:
             print(options.out.getvalue(), file=sys.stderr)  # type: ignore[attr-defined]
             return code
-        records = [r for r in read_records(run / "requests.jsonl") if not r["warmup"]]
+        records = list(measured_records(run / "requests.jsonl"))
         summary = json.loads((run / "summary.json").read_text())
     ttft_errors = sorted(abs(r["ttft_ms"] - args.ttft_ms) for r in records if r["ok"])
     itl_errors = sorted(abs(g - args.itl_ms) for r in records if r["ok"] for g in r["itl_ms"])

@@ -175,7 +175,12 @@ def format_summary(summary: Mapping[str, Any], code: int) -> str:
     lines = [
         f"requests: {requests['measured']} measured ({requests['ok']} ok, "
         f"{requests['failed']} failed, error ratio {_fmt(requests['error_ratio'])}); "
-        f"{requests['warmup_excluded']} in the warmup, excluded",
+        f"{requests['warmup_excluded']} in the warmup, excluded"
+        + (
+            f"; {requests['unfinished']} unfinished when the run ended"
+            if requests.get("unfinished")
+            else ""
+        ),
         f"throughput: {_fmt(throughput['requests_per_s'])} req/s, "
         f"{_fmt(throughput['output_tokens_per_s'])} output tok/s "
         f"(peak {throughput['peak_output_tokens_per_s']}/s), "

@@ -17,7 +17,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from gateprobe.load.summary import percentile, read_records
+from gateprobe.load.summary import measured_records, percentile
 
 __all__ = ["plot_run"]
 
@@ -32,7 +32,7 @@ def plot_run(report_dir: Path) -> list[Path]:
         import matplotlib.pyplot as plt
     except ImportError:
         return []
-    records = [r for r in read_records(report_dir / "requests.jsonl") if not r.get("warmup")]
+    records = list(measured_records(report_dir / "requests.jsonl"))
     if not records:
         return []
     ok = [r for r in records if r.get("ok")]

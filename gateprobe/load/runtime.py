@@ -19,6 +19,7 @@ import logging
 import sys
 import time
 import urllib.request
+from collections.abc import Mapping
 from typing import Any
 
 import gevent
@@ -37,6 +38,10 @@ __all__ = ["EXIT_SLO", "MOCK_LAG_FLOOR_MS", "Runtime"]
 
 EXIT_SLO = 3
 MOCK_LAG_FLOOR_MS = 2.0  # below this the mock's loop lag never explains a latency
+# an unfinished request in flight longer than this many times the completed requests' e2e
+# p99 (and at least the floor) points at a hang
+HANG_FACTOR = 3.0
+HANG_FLOOR_MS = 1000.0
 logger = logging.getLogger("gateprobe.load")
 
 
@@ -315,6 +320,25 @@ class Runtime:
         summary["warnings"] = self._warnings(summary, runner)
         return summary
 
+    def _unfinished_warning(self, summary: Mapping[str, Any]) -> list[str]:
+        """Requests cut by the end of the run are normal (about one per user, younger than
+        a request takes); one in flight far longer than the completed ones is a hang."""
+        requests = summary["requests"]
+        longest = requests.get("unfinished_max_in_flight_ms")
+        if not requests.get("unfinished") or longest is None:
+            return []
+        e2e_p99 = (summary["metrics"].get("e2e_ms") or {}).get("p99")
+        if e2e_p99 is not None and longest <= max(HANG_FLOOR_MS, HANG_FACTOR * e2e_p99):
+            return []
+        completed = f"e2e p99 {e2e_p99:.0f} ms" if e2e_p99 is not None else "none completed"
+        total = self.settings.target.limits.total
+        return [
+            f"{requests['unfinished']} requests were still unanswered when the run ended, "
+            f"in flight up to {longest / 1000:.1f} s ({completed}): the target may hang; "
+            f"they count as neither ok nor failed (a request fails as a timeout after the "
+            f"target's timeouts.total, {total:g} s)"
+        ]
+
     def _warnings(self, summary: dict[str, Any], runner: Any) -> list[str]:
         warnings: list[str] = []
         lag = summary["metrics"].get("schedule_lag_ms") or {}
@@ -353,6 +377,7 @@ class Runtime:
                     f"{mock_lag:.1f} ms (p99; limit {limit:.1f} ms), so these latencies "
                     "measure the mock's saturation, not the target"
                 )
+        warnings.extend(self._unfinished_warning(summary))
         if summary["requests"]["measured"] == 0:
             warnings.append("no request was measured (run longer than the warmup)")
         return warnings

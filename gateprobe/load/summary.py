@@ -3,7 +3,8 @@
 Percentiles interpolate linearly between the two nearest ranks (NumPy's default "linear"
 method), on the exact values; nothing is bucketed. Only measured requests count: records
 made during the warmup are excluded, and failed requests add to the error counts, never to
-the latency distributions (a 401 in 2 ms is not a fast answer).
+the latency distributions (a 401 in 2 ms is not a fast answer). Requests still in flight
+when the run ended (``unfinished`` records) are counted apart: neither ok nor failed.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ __all__ = [
     "PERCENTILES",
     "build_summary",
     "distribution",
+    "measured_records",
     "percentile",
     "read_records",
 ]
@@ -64,6 +66,13 @@ def read_records(path: Path) -> Iterator[dict[str, Any]]:
                 yield json.loads(line)
 
 
+def measured_records(path: Path) -> Iterator[dict[str, Any]]:
+    """The records the summary measures: neither in the warmup nor cut by the run's end."""
+    for record in read_records(path):
+        if not record.get("warmup") and not record.get("unfinished"):
+            yield record
+
+
 def _good(record: Mapping[str, Any], criteria: Mapping[str, float]) -> bool:
     if not record.get("ok"):
         return False
@@ -87,9 +96,12 @@ def build_summary(
     copied in first, so computed sections win over it."""
     slo = dict(slo or {})
     measured: list[Mapping[str, Any]] = []
+    unfinished: list[Mapping[str, Any]] = []  # still in flight when the run ended
     warmup = 0
     for record in records:
-        if record.get("warmup"):
+        if record.get("unfinished"):
+            unfinished.append(record)
+        elif record.get("warmup"):
             warmup += 1
         else:
             measured.append(record)
@@ -129,6 +141,10 @@ def build_summary(
         "ok": len(ok),
         "failed": failed,
         "warmup_excluded": warmup,
+        "unfinished": len(unfinished),
+        "unfinished_max_in_flight_ms": (
+            max(float(r["e2e_ms"]) for r in unfinished) if unfinished else None
+        ),
         "error_ratio": round(failed / len(measured), 6) if measured else None,
         "by_error_class": dict(Counter(r["error_class"] for r in measured if r.get("error_class"))),
         "by_status": {

@@ -18,6 +18,7 @@ import time
 from typing import Any, ClassVar
 
 import gevent
+from gevent import GreenletExit
 from geventhttpclient.url import URL
 from locust import task
 from locust.contrib.fasthttp import FastHttpUser
@@ -34,12 +35,17 @@ __all__ = [
     "OpenAIChatUser",
     "OpenAIEmbeddingsUser",
     "OpenAIResponsesUser",
+    "TotalTimeout",
     "read_some",
     "user_class_for",
 ]
 
 ERROR_BODY_BYTES = 300
 _ABSOLUTE = re.compile(r"^https?://", re.IGNORECASE)
+
+
+class TotalTimeout(Exception):
+    """A request outlived the target's ``timeouts.total``."""
 
 
 def read_some(raw: Any) -> bytes:
@@ -107,6 +113,10 @@ class LLMUser(FastHttpUser):
         self._request_event = self.environment.events.request
         self._request_id_header = self.runtime.settings.target.dialect.request_id_header
 
+    @property
+    def _total_timeout(self) -> float:
+        return float(self.runtime.settings.target.limits.total)
+
     def wait_time(self) -> float:
         return float(self.runtime.settings.profile.load.think_time)
 
@@ -128,6 +138,8 @@ class LLMUser(FastHttpUser):
         status = 0
         head = b""
         raw: Any = None
+        deadline = gevent.Timeout(self._total_timeout)
+        deadline.start()
         try:
             # every status is an answer to read (its error body; the connection stays
             # usable): RequestTimer.finish judges success
@@ -138,10 +150,21 @@ class LLMUser(FastHttpUser):
                 timer.feed(chunk, time.perf_counter())
                 if keep_head and len(head) < ERROR_BODY_BYTES:
                     head += chunk[: ERROR_BODY_BYTES - len(head)]
-        except Exception as exc:  # refused, reset, timed out, not HTTP
+        except Exception as exc:  # refused, reset, read timeout, not HTTP
             failure = exc
-            if raw is not None:
-                raw.release()
+        except gevent.Timeout as exc:
+            if exc is not deadline:
+                raise
+            failure = TotalTimeout(
+                f"no complete answer within the target's timeouts.total ({self._total_timeout:g} s)"
+            )
+        except GreenletExit:  # the run ended (or the user was stopped) mid-request
+            self._unfinished(timer, wall, raw)
+            raise
+        finally:
+            deadline.close()
+            if raw is not None and (failure is not None or not raw.message_complete):
+                raw.release()  # a broken connection is not handed back to the pool
         end = time.perf_counter()
         record = timer.finish(end, status)
         if failure is not None:
@@ -166,6 +189,9 @@ class LLMUser(FastHttpUser):
             url=self._url,
             start_time=wall,
         )
+        self._add(record, wall, raw, lag)
+
+    def _add(self, record: dict[str, Any], wall: float, raw: Any, lag: float | None) -> None:
         record.update(
             name=self.spec.name,
             protocol=self.spec.protocol,
@@ -175,7 +201,19 @@ class LLMUser(FastHttpUser):
             request_id=raw.get(self._request_id_header) if raw is not None else None,
             schedule_lag_ms=round(lag, 3) if lag is not None else None,
         )
-        runtime.add(record)
+        self.runtime.add(record)
+
+    def _unfinished(self, timer: RequestTimer, wall: float, raw: Any) -> None:
+        """A request still in flight when the run stopped its user: recorded apart (neither
+        ok nor failed, never in Locust's table), so a hang shows in the summary."""
+        record = timer.finish(time.perf_counter(), int(raw.status_code) if raw is not None else 0)
+        record.update(
+            ok=False,
+            unfinished=True,
+            error_class="unfinished",
+            error=f"still in flight after {record['e2e_ms'] / 1000:.1f} s when the run ended",
+        )
+        self._add(record, wall, raw, None)
 
 
 class OpenAIChatUser(LLMUser):
@@ -225,6 +263,9 @@ def user_class_for(spec: RequestSpec, host: str, runtime: Any) -> type[LLMUser]:
             "weight": spec.weight,
             "host": host,
             "runtime": runtime,
+            # the target's timeouts (also the suites'): between bytes, and to connect
+            "network_timeout": float(runtime.settings.target.limits.read),
+            "connection_timeout": float(runtime.settings.target.limits.connect),
             "__module__": __name__,
         },
     )
