@@ -140,7 +140,10 @@ class LLMRows:
             _log_values(self.tpot, now, second, (round(tpot * 1000),), 0)
         gaps = record.get("itl_ms")
         if gaps:
-            _log_values(self.itl, now, second, [round(gap * 1000) for gap in gaps], 0)
+            # the gaps of events that came in one read are 0: counted, not converted
+            zeros = gaps.count(0.0)
+            values = [round(gap * 1000) for gap in gaps if gap] if zeros < len(gaps) else []
+            _log_values(self.itl, now, second, values, 0, zeros)
 
 
 def _entry(stats: RequestStats, name: str) -> FineStatsEntry:
@@ -155,26 +158,39 @@ def _entry(stats: RequestStats, name: str) -> FineStatsEntry:
 
 
 def _log_values(
-    entry: StatsEntry, now: float, second: int, values: Sequence[int], content_length: int
+    entry: StatsEntry,
+    now: float,
+    second: int,
+    values: Sequence[int],
+    content_length: int,
+    zeros: int = 0,
 ) -> None:
-    """What ``StatsEntry.log`` does for each value, for a batch logged at one moment, with
-    the 4-digit buckets of ``FineStatsEntry``."""
+    """What ``StatsEntry.log`` does for each value (and for ``zeros`` more values of 0), for a
+    batch logged at one moment, with the 4-digit buckets of ``FineStatsEntry``."""
     last = entry.last_request_timestamp
     if entry.use_response_times_cache and last and second > int(last):
         entry._cache_response_times(second - 1)
-    count = len(values)
+    count = len(values) + zeros
+    if not count:
+        return
     entry.num_requests += count
     entry.num_reqs_per_sec[second] += count
     entry.last_request_timestamp = now
     entry.total_content_length += content_length
     histogram = entry.response_times
-    if count == 1:
+    if zeros:
+        histogram[0] += zeros
+    if len(values) == 1:
         low = high = total = values[0]
         histogram[low if low < 10_000 else _bucket(low)] += 1
-    else:
+    elif values:
         low, high, total = min(values), max(values), sum(values)
         for value in values:
             histogram[value if value < 10_000 else _bucket(value)] += 1
+    else:
+        low = high = total = 0
+    if zeros:
+        low = 0
     entry.total_response_time += total
     if entry.min_response_time is None or low < entry.min_response_time:
         entry.min_response_time = low

@@ -24,6 +24,7 @@ from locust import task
 from locust.contrib.fasthttp import FastHttpUser
 from locust.exception import CatchResponseError
 
+from gateprobe.load.framing import ChunkTemplate
 from gateprobe.load.metrics import RequestTimer
 from gateprobe.load.profile import RequestSpec
 from gateprobe.protocol import build_request
@@ -110,6 +111,7 @@ class LLMUser(FastHttpUser):
         self._headers = headers
         self._body = body or b""
         self._stream = built.stream
+        self._template: ChunkTemplate | None = None  # the last stream's, for the next
         self._request_event = self.environment.events.request
         self._request_id_header = self.runtime.settings.target.dialect.request_id_header
 
@@ -133,7 +135,9 @@ class LLMUser(FastHttpUser):
         wall = time.time()
         start = time.perf_counter()
         lag = pacer.lag_ms(slot, start) if pacer is not None and slot is not None else None
-        timer = RequestTimer(self.spec.protocol, self.spec.operation, self._stream, start)
+        timer = RequestTimer(
+            self.spec.protocol, self.spec.operation, self._stream, start, self._template
+        )
         failure: Exception | None = None  # no answer, or the body broke off
         status = 0
         head = b""
@@ -167,6 +171,7 @@ class LLMUser(FastHttpUser):
                 raw.release()  # a broken connection is not handed back to the pool
         end = time.perf_counter()
         record = timer.finish(end, status)
+        self._template = timer.template or self._template
         if failure is not None:
             record["ok"] = False
             record["error_class"] = (

@@ -63,8 +63,14 @@ def test_the_rows_match_locusts_own_logging_with_four_digit_buckets(tmp_path: Pa
         metric: FineStatsEntry(RequestStats(), metric, LLM_TYPE)
         for metric in ("TTFT", "TTST", "TPOT", "ITL")
     }
-    for index in range(3):
-        r = record(index)
+    gap_lists = [  # events of one read have gaps of 0: all of them, some, none
+        [20.34, 0.0, 19.999, 123456.789],
+        [0.0, 0.0, 0.0],
+        [5.0, 0.0, 0.0, 7.5],
+        [20.34, 19.999, 123456.789],
+    ]
+    for index, gaps in enumerate(gap_lists):
+        r = record(index, itl_ms=gaps)
         collector.add(r, stats)
         reference["TTFT"].log(round(r["ttft_ms"] * 1000), r["output_tokens"])
         reference["TTST"].log(round(r["ttst_ms"] * 1000), 0)
@@ -76,7 +82,8 @@ def test_the_rows_match_locusts_own_logging_with_four_digit_buckets(tmp_path: Pa
         entry = stats.entries[(llm_row_name(metric, "chat"), LLM_TYPE)]
         assert figures(entry) == figures(expected), metric
     itl = stats.entries[(llm_row_name("ITL", "chat"), LLM_TYPE)]
-    assert itl.response_times[20340] == 3 and itl.response_times[123500000] == 3
+    assert itl.response_times[20340] == 2 and itl.response_times[123500000] == 2
+    assert itl.response_times[0] == 6 and itl.min_response_time == 0
     assert stats.total.num_requests == 0  # the Aggregated row counts real requests only
 
 

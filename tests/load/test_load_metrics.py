@@ -11,7 +11,9 @@ import httpx
 import pytest
 from support import SECRETS
 
-from gateprobe.load.metrics import RequestTimer, classify_event
+from gateprobe.load.classify import classify_event
+from gateprobe.load.framing import ChunkTemplate
+from gateprobe.load.metrics import RequestTimer
 from gateprobe.load.profile import RequestSpec
 from gateprobe.mock import MockServer
 from gateprobe.protocol import build_request
@@ -218,6 +220,80 @@ def test_the_fast_paths_agree_with_the_complete_parser() -> None:
         assert timer.visible_times == expected_times, (stream, cuts)
         assert timer.done == expected_done
         assert timer.output_tokens == expected_tokens
+
+
+def gateway_chunk(ident: str, created: int, delta: dict[str, object], **extra: object) -> bytes:
+    """An OpenAI chunk as gateways send it: id, created and model around the choices."""
+    body = {
+        "id": ident, "object": "chat.completion.chunk", "created": created, "model": "gpt-x",
+        "choices": [{"index": 0, "delta": delta, "finish_reason": None}], "usage": None, **extra,
+    }  # fmt: skip
+    return data_frame(body, compact=True)
+
+
+def test_templates_recalled_across_streams_agree_with_the_complete_parser(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Each stream has its own id and created; the template learned on one stream is recalled
+    on the next (as a user does from one request to the next) and must still count exactly,
+    also when a stream changes its id mid-way, has another model or carries odd text."""
+    rng = random.Random(11)
+    learned: list[bytes] = []
+    learn = ChunkTemplate.learn.__func__  # type: ignore[attr-defined]
+
+    def counting_learn(cls: type[ChunkTemplate], block: bytes, *args: str) -> object:
+        template = learn(cls, block, *args)
+        if template is not None:
+            learned.append(template.prefix)
+        return template
+
+    monkeypatch.setattr(ChunkTemplate, "learn", classmethod(counting_learn))
+    recalled: list[bytes] = []
+    recall = ChunkTemplate.recall
+
+    def counting_recall(self: ChunkTemplate, block: bytes) -> ChunkTemplate | None:
+        template = recall(self, block)
+        if template is not None:
+            recalled.append(template.prefix)
+        return template
+
+    monkeypatch.setattr(ChunkTemplate, "recall", counting_recall)
+    carried = None
+    for trial in range(400):
+        ident = rng.choice(["chatcmpl-", "gen-", "", "x" * 40]) + f"{trial:x}"
+        created = rng.choice([1_700_000_000 + trial, trial, 0])
+        texts = ["a", "b c", "é", 'say "hi"', "", "x\\", "\n", "</s>"]
+        # (id suffix, delta, extra fields): plain text mostly, and what must not be counted
+        kinds: list[tuple[str, dict[str, object] | None, dict[str, object]]] = [
+            ("", None, {}), ("", None, {}), ("", None, {}),
+            ("", {"role": "assistant", "content": ""}, {}),
+            ("", {"reasoning_content": "r"}, {}),
+            ("-other", {"content": "u"}, {}),  # an unstable id
+            ("", {"content": "m"}, {"model": "other"}),
+            ("", {"content": "t"}, {"usage": {"completion_tokens": 2}}),
+        ]  # fmt: skip
+        frames = []
+        for _ in range(rng.randint(1, 30)):
+            suffix, delta, extra = rng.choice(kinds)
+            if rng.random() < 0.05:
+                frames.append(b": keep-alive\n\n")
+                continue
+            delta = delta or {"content": rng.choice(texts)}
+            frames.append(gateway_chunk(ident + suffix, created, delta, **extra))
+        stream = b"".join([*frames, b"data: [DONE]\n\n"])
+        cuts = rng.sample(range(1, len(stream)), k=min(len(stream) - 1, rng.randint(0, 4)))
+        timer = RequestTimer("openai", "chat", "sse", start=0.0, template=carried)
+        for index, piece in enumerate(split_at(stream, cuts)):
+            timer.feed(piece, float(index))
+        expected_times, expected_done, expected_tokens = reference_visible_times(stream, cuts)
+        assert timer.visible_times == expected_times, (stream, cuts)
+        assert timer.done == expected_done
+        assert timer.output_tokens == expected_tokens
+        carried = timer.template or carried
+    # streams recalled the last stream's template (with their own id) instead of decoding
+    # a frame again; learning is left for streams whose shape changed
+    assert len(recalled) > 2 * len(learned) > 0, (len(recalled), len(learned))
+    assert len(set(recalled)) > 100  # other ids and created values, not one prefix
 
 
 def test_the_splitter_hands_lone_cr_streams_to_the_complete_parser() -> None:

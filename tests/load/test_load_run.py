@@ -46,6 +46,15 @@ def test_a_short_run_matches_the_mocks_delays_and_counts(tmp_path: Path) -> None
     assert result.returncode == 0, result.stdout + result.stderr
     assert "Traceback" not in result.stdout + result.stderr
     assert "result: passed (exit 0)" in result.stdout
+    # the progress line: rolling figures while it runs
+    progress = re.findall(
+        r"\[\s*\d+s/4s(?: warmup)?\] users 4 \| req \d+ \(([\d.]+)/s\) \| fail 0 \| "
+        r"TTFT p50 ([\d.]+) ms \| ITL p50 ([\d.]+) ms",
+        result.stdout + result.stderr,
+    )
+    assert progress, result.stdout + result.stderr
+    rate, ttft, itl = (float(v) for v in progress[-1])
+    assert rate > 0 and 195 <= ttft <= 260 and 19 <= itl <= 26
     out = run_dir(tmp_path)
     summary = json.loads((out / "summary.json").read_text())
     metrics = summary["metrics"]
