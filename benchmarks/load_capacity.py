@@ -17,6 +17,10 @@ requests/s ratio overstates the capacity ratio.
 
     .venv/bin/python benchmarks/load_capacity.py                     # 5 rounds x 8 s, 20 users
     .venv/bin/python benchmarks/load_capacity.py --rounds 1 --seconds 2 --users 4
+    .venv/bin/python benchmarks/load_capacity.py --request "anthropic chat stream"
+
+``--request NAME`` measures another of ``mixed-protocols``' requests instead of
+``chat-steady``'s (the Claude, Gemini and Responses streams are decoded event by event).
 """
 
 from __future__ import annotations
@@ -31,10 +35,14 @@ import sys
 import tempfile
 from pathlib import Path
 
+import yaml
+
 from gateprobe.load.mock_process import MockProcess
+from gateprobe.load.profile import load_profile
 from gateprobe.provision import MOCK_TARGET
 
 HERE = Path(__file__).resolve().parent
+MIXED = HERE.parent / "loadtests" / "profiles" / "mixed-protocols.yaml"
 LOCUSTFILE = HERE / "load_capacity_locustfile.py"
 GOAL = 0.7
 BUSY = 0.85  # a generator at this share of its core or more is the bottleneck
@@ -79,18 +87,33 @@ def locust_round(
     }
 
 
+def one_request_profile(name: str, directory: Path) -> Path:
+    """A profile with the one request of mixed-protocols named ``name``."""
+    names = [request.name for request in load_profile(MIXED).requests]
+    if name not in names:
+        raise SystemExit(f"no request {name!r} in {MIXED.name}; one of: {', '.join(names)}")
+    entry = yaml.safe_load(MIXED.read_text())["requests"][names.index(name)]
+    path = directory / "capacity.yaml"
+    entry = {**entry, "name": name, "weight": 1}
+    path.write_text(yaml.safe_dump({"name": "capacity", "requests": [entry]}))
+    return path
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--seconds", type=float, default=8.0)
     parser.add_argument("--users", type=int, default=20)
+    parser.add_argument("--request", help="a request of mixed-protocols (default: chat-steady's)")
     args = parser.parse_args()
     results: dict[str, list[dict[str, float]]] = {"stream": [], "bare": []}
     with tempfile.TemporaryDirectory() as tmp, MockProcess(ttft_ms=0, itl_ms=0, cpu=0) as mock:
         env = {
             **os.environ,
             **mock.env,
-            "GATEPROBE_LOAD_PROFILE": "chat-steady",
+            "GATEPROBE_LOAD_PROFILE": (
+                str(one_request_profile(args.request, Path(tmp))) if args.request else "chat-steady"
+            ),
             "GATEPROBE_LOAD_OVERRIDES": json.dumps({"warmup": 0}),
             "GATEPROBE_LOAD_TARGET": str(MOCK_TARGET),
         }

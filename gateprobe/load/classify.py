@@ -12,13 +12,22 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any, NamedTuple
 
-_loads: Callable[[bytes | str], Any]
+loads: Callable[[bytes | bytearray | str], Any]
 try:  # a C JSON parser: a streaming user decodes the frames that need it
-    from orjson import loads as _loads
+    from orjson import loads
 except ImportError:  # pragma: no cover - orjson is a dependency; json is the fallback
-    from json import loads as _loads
+    from json import loads
 
-__all__ = ["DONE", "NOTHING", "VISIBLE", "Delta", "classify_body", "classify_event"]
+__all__ = [
+    "DONE",
+    "NOTHING",
+    "VISIBLE",
+    "Delta",
+    "classify_body",
+    "classify_event",
+    "classify_object",
+    "loads",
+]
 
 
 class Delta(NamedTuple):
@@ -135,9 +144,14 @@ def classify_event(protocol: str, operation: str, event: str | None, data: str |
     if protocol == "openai" and data.strip() in (b"[DONE]", "[DONE]"):
         return DONE
     try:
-        obj = _loads(data)
+        obj = loads(data)
     except ValueError:
         return Delta(error=f"event data is not JSON: {data[:80]!r}")
+    return classify_object(protocol, operation, event, obj)
+
+
+def classify_object(protocol: str, operation: str, event: str | None, obj: Any) -> Delta:
+    """``classify_event`` for an event whose JSON is already decoded."""
     if not isinstance(obj, dict):
         return NOTHING
     if protocol == "anthropic":
@@ -152,7 +166,7 @@ def classify_event(protocol: str, operation: str, event: str | None, data: str |
 def classify_body(protocol: str, operation: str, body: bytes) -> Delta:
     """Output tokens of a non-streamed answer (input tokens for embeddings)."""
     try:
-        obj = _loads(body)
+        obj = loads(body)
     except ValueError:
         return Delta(error="the body is not JSON")
     if not isinstance(obj, dict):

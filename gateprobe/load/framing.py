@@ -5,17 +5,25 @@ C-level byte operations per socket read: ``SSESplitter`` cuts complete frames (L
 without per-frame objects, handing streams with lone CR line ends to the complete
 ``gateprobe.sse.SSEParser``; ``plain_openai_frames`` counts a block of plain OpenAI text
 chunks without decoding them; ``ChunkTemplate`` counts runs of a stream's frames that differ
-only in their text. Tests check all three against the complete parser on randomized streams.
+only in their text; ``ArraySplitter`` cuts a Gemini JSON array into its decoded elements.
+Tests check them against the complete parsers on randomized streams.
 """
 
 from __future__ import annotations
 
 import re
+from typing import Any
 
-from gateprobe.load.classify import VISIBLE, classify_event
-from gateprobe.sse import SSEParser
+from gateprobe.load.classify import VISIBLE, classify_event, loads
+from gateprobe.sse import JsonArrayParser, SSEParser
 
-__all__ = ["AROUND_TEMPLATE_BYTES", "ChunkTemplate", "SSESplitter", "plain_openai_frames"]
+__all__ = [
+    "AROUND_TEMPLATE_BYTES",
+    "ArraySplitter",
+    "ChunkTemplate",
+    "SSESplitter",
+    "plain_openai_frames",
+]
 
 # decoding the frames around a run of template frames beats counting them up to this size
 AROUND_TEMPLATE_BYTES = 2048
@@ -252,3 +260,105 @@ def _recall_pattern(prefix: bytes) -> re.Pattern[bytes] | None:
         position = end
     parts.append(re.escape(prefix[position:]))
     return re.compile(b"".join(parts))
+
+
+_SPACE = re.compile(rb"[ \t\r\n]*")
+# the braces that may close an element: not those followed by a key (``},"index"``) or by a
+# closing bracket and more (``}]}``, ``}],``), which close nested values; a brace at the end
+# of what has arrived is tried (a failed decode is final, whatever comes next)
+_ELEMENT_END = re.compile(
+    rb"\}(?=[ \t\r\n]*(?:\Z|,[ \t\r\n]*(?:[^\" \t\r\n]|\Z)"
+    rb"|\][ \t\r\n]*(?:[^,}\] \t\r\n]|\Z)|[^,\] \t\r\n]))"
+)
+_BOM = b"\xef\xbb\xbf"
+
+
+class ArraySplitter:
+    """The elements of a streamed top-level JSON array of objects (Gemini's
+    ``streamGenerateContent`` without ``alt=sse``), decoded, as each one completes.
+
+    ``JsonArrayParser`` walks every bracket and quote in Python; this tries to decode the
+    bytes from an element's ``{`` to the closing braces that may end it instead (C-level: a
+    regular expression and orjson). A decode that succeeds ends exactly at the element's own
+    closing brace: a prefix of an object that ends inside a string or a nested value is not
+    valid JSON.
+    Anything else (no ``[``, an element that is not an object, stray bytes between
+    elements, an array not closed at the end) hands the whole body to ``JsonArrayParser``,
+    which says what is wrong as it always does.
+    """
+
+    def __init__(self) -> None:
+        self._raw = bytearray()
+        self._at = 0  # the first byte not parsed yet
+        self._scan = 0  # where the search for the current element's end goes on
+        self._state = "open"  # open | first | element | after | closed
+        self._emitted = 0
+        self._fallback: JsonArrayParser | None = None
+
+    def feed(self, chunk: bytes, time: float) -> list[tuple[Any, str | None]]:
+        """(decoded element, None) for each element ``chunk`` completes; after a hand-over to
+        ``JsonArrayParser``, (None, element text) instead."""
+        if self._fallback is not None:
+            return self._fallback_elements(chunk, time)
+        raw = self._raw
+        raw += chunk
+        if self._state == "open" and raw.startswith(_BOM, self._at):
+            self._at += len(_BOM)  # kept in the bytes: the complete parser counts it
+        out: list[tuple[Any, str | None]] = []
+        while True:
+            at = self._at = _SPACE.match(raw, self._at).end()  # type: ignore[union-attr]
+            if at == len(raw):
+                return out
+            byte = raw[at]
+            state = self._state
+            if state == "open" and byte == 0x5B:  # [
+                self._state, self._at = "first", at + 1
+            elif state in ("first", "element") and byte == 0x7B:  # {
+                element = self._element(at)
+                if element is None:
+                    return out  # not complete yet
+                out.append((element, None))
+                self._emitted += 1
+                self._state = "after"
+            elif state in ("first", "after") and byte == 0x5D:  # ]
+                self._state, self._at = "closed", at + 1
+            elif state == "after" and byte == 0x2C:  # ,
+                self._state, self._at = "element", at + 1
+            else:
+                return out + self._hand_over(time)
+
+    def _element(self, start: int) -> Any:
+        """The element that starts at ``start`` when its closing brace has arrived."""
+        raw = self._raw
+        found = _ELEMENT_END.search(raw, max(self._scan, start))
+        while found is not None:
+            end = found.start() + 1
+            try:
+                element = loads(raw[start:end])
+            except ValueError:  # a nested object's brace, or one in a string
+                found = _ELEMENT_END.search(raw, end)
+                continue
+            self._at = self._scan = end
+            return element
+        self._scan = len(raw)
+        return None
+
+    def close(self, time: float) -> tuple[list[tuple[Any, str | None]], str | None]:
+        """The elements only the complete parser finds, and what is wrong (None when the
+        array was opened and closed)."""
+        if self._fallback is None and self._state == "closed":
+            return [], None
+        elements = self._hand_over(time) if self._fallback is None else []
+        assert self._fallback is not None
+        return elements, self._fallback.close(time)
+
+    def _hand_over(self, time: float) -> list[tuple[Any, str | None]]:
+        self._fallback = JsonArrayParser()
+        raw, self._raw = bytes(self._raw), bytearray()
+        return self._fallback_elements(raw, time)[self._emitted :]
+
+    def _fallback_elements(self, chunk: bytes, time: float) -> list[tuple[Any, str | None]]:
+        assert self._fallback is not None
+        elements = self._fallback.feed(chunk, time)
+        self._fallback.elements.clear()
+        return [(None, element.text) for element in elements]

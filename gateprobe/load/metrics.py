@@ -30,9 +30,13 @@ from __future__ import annotations
 import itertools
 from typing import Any
 
-from gateprobe.load.classify import Delta, classify_body, classify_event
-from gateprobe.load.framing import ChunkTemplate, SSESplitter, plain_openai_frames
-from gateprobe.sse import JsonArrayParser
+from gateprobe.load.classify import Delta, classify_body, classify_event, classify_object
+from gateprobe.load.framing import (
+    ArraySplitter,
+    ChunkTemplate,
+    SSESplitter,
+    plain_openai_frames,
+)
 
 __all__ = ["RequestTimer"]
 
@@ -66,7 +70,7 @@ class RequestTimer:
         self._openai_chat = protocol == "openai" and operation == "chat"
         self.template: ChunkTemplate | None = None
         self._earlier = template
-        self._array = JsonArrayParser() if stream == "array" else None
+        self._array = ArraySplitter() if stream == "array" else None
         self._body: list[bytes] = []
 
     def feed(self, chunk: bytes, time: float) -> None:
@@ -83,9 +87,7 @@ class RequestTimer:
             for event, data in complete:
                 self._apply(classify_event(self.protocol, self.operation, event, data), time)
         elif self._array is not None:
-            for element in self._array.feed(chunk, time):
-                self._apply(classify_event(self.protocol, self.operation, None, element.text), time)
-            self._array.elements.clear()
+            self._apply_elements(self._array.feed(chunk, time), time)
         else:
             self._body.append(chunk)
 
@@ -147,6 +149,14 @@ class RequestTimer:
             return None
         return first, end, visible
 
+    def _apply_elements(self, elements: list[tuple[Any, str | None]], time: float) -> None:
+        protocol, operation = self.protocol, self.operation
+        for element, text in elements:
+            if text is None:
+                self._apply(classify_object(protocol, operation, None, element), time)
+            else:
+                self._apply(classify_event(protocol, operation, None, text), time)
+
     def _decode(self, block: bytes, time: float) -> None:
         for event, data in SSESplitter.frames(block):
             self._apply(classify_event(self.protocol, self.operation, event, data), time)
@@ -186,7 +196,9 @@ class RequestTimer:
                     " (mid-frame)" if leftover else ""
                 )
         elif self._array is not None:
-            problem = self._array.close(end)
+            elements, problem = self._array.close(end)
+            self._apply_elements(elements, end)
+            error = self.error
             if error is not None:
                 error_class = "in_band_error"
             elif problem is not None:

@@ -1,10 +1,16 @@
-"""ChunkTemplate: learned on one stream's frames, recalled on the next stream's."""
+"""ChunkTemplate (learned on one stream's frames, recalled on the next stream's) and
+ArraySplitter, each against the complete parsers."""
 
 from __future__ import annotations
 
+import itertools
 import json
+import random
 
+from gateprobe.load.classify import classify_event
 from gateprobe.load.framing import ChunkTemplate
+from gateprobe.load.metrics import RequestTimer
+from gateprobe.sse import JsonArrayParser
 
 
 def frame(ident: str, created: int, content: str, *, model: str = "m", index: int = 0) -> bytes:
@@ -47,3 +53,70 @@ def test_a_run_with_another_frame_is_not_counted() -> None:
     assert template.count(frame("chatcmpl-1", 1700000000, 'say "hi"')) is None
     empty = frame("chatcmpl-1", 1700000000, "")
     assert template.count(empty + frame("chatcmpl-1", 1700000000, "b")) == 1
+
+
+def gemini_element(rng: random.Random, last: bool) -> dict[str, object]:
+    text = rng.choice(["a", "b c", 'q "}", ', "}]", "\\", "", "{[", "é"])
+    candidate: dict[str, object] = {"content": {"role": "model", "parts": [{"text": text}]}}
+    if rng.random() < 0.1:
+        candidate["content"] = {"parts": [{"text": "t", "thought": True}]}
+    if last:
+        candidate["finishReason"] = "STOP"
+    return {"candidates": [candidate], "usageMetadata": {"candidatesTokenCount": 3}}
+
+
+def reference_array(body: bytes, cuts: list[int]) -> tuple[list[float], bool, str | None]:
+    """What JsonArrayParser and a JSON decode per element say."""
+    parser = JsonArrayParser()
+    times: list[float] = []
+    done = False
+    pieces = split(body, cuts)
+    for index, piece in enumerate(pieces):
+        for element in parser.feed(piece, float(index)):
+            delta = classify_event("gemini", "chat", None, element.text)
+            if delta.visible:
+                times.append(float(index))
+            done = done or delta.done
+    return times, done, parser.close(float(len(pieces)))
+
+
+def split(data: bytes, cuts: list[int]) -> list[bytes]:
+    edges = [0, *sorted(cuts), len(data)]
+    return [data[a:b] for a, b in itertools.pairwise(edges)]
+
+
+def test_the_array_splitter_agrees_with_the_complete_parser() -> None:
+    """Compact and pretty-printed Gemini arrays, cut anywhere, and broken ones (unclosed,
+    stray bytes, an element that is not an object or not JSON): the same visible events at
+    the same reads, and the same verdict at the end."""
+    rng = random.Random(5)
+    for trial in range(500):
+        count = rng.randint(0, 8)
+        elements = [gemini_element(rng, i == count - 1) for i in range(count)]
+        indent = rng.choice([None, 2])
+        texts = [json.dumps(e, indent=indent).encode() for e in elements]
+        body = b"[" + rng.choice([b",", b"\r\n,", b",\n"]).join(texts) + b"]"
+        if rng.random() < 0.5:
+            body = rng.choice([b"", b"\xef\xbb\xbf", b"\n"]) + body
+        damage = rng.random()
+        if damage < 0.1:
+            body = body[: rng.randint(0, len(body))]  # cut anywhere
+        elif damage < 0.15:
+            body += b" x"
+        elif damage < 0.2:
+            body = body.replace(b"[{", b"[1, {", 1)
+        elif damage < 0.25 and count:
+            body = body.replace(b'"STOP"', b"STOP")
+        cuts = rng.sample(range(1, len(body)), k=min(max(0, len(body) - 1), rng.randint(0, 8)))
+        timer = RequestTimer("gemini", "chat", "array", start=0.0)
+        pieces = split(body, cuts)
+        for index, piece in enumerate(pieces):
+            timer.feed(piece, float(index))
+        record = timer.finish(float(len(pieces)), 200)
+        times, done, problem = reference_array(body, cuts)
+        assert timer.visible_times == times, (trial, body, cuts)
+        assert timer.done == done, (trial, body)
+        if problem is None and not done:
+            assert record["error_class"] in (None, "in_band_error"), (trial, body)
+        elif problem is not None and record["error_class"] != "in_band_error":
+            assert record["error"] == problem, (trial, body, record)
