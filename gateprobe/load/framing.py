@@ -19,6 +19,7 @@ from gateprobe.sse import JsonArrayParser, SSEParser
 
 __all__ = [
     "AROUND_TEMPLATE_BYTES",
+    "TEXT_KEYS",
     "ArraySplitter",
     "ChunkTemplate",
     "SSESplitter",
@@ -27,7 +28,8 @@ __all__ = [
 
 # decoding the frames around a run of template frames beats counting them up to this size
 AROUND_TEMPLATE_BYTES = 2048
-_CONTENT = b'"content":"'
+# the key before the text of a plain output event, per (protocol, operation) with a template
+TEXT_KEYS = {("openai", "chat"): b'"content"', ("anthropic", "chat"): b'"text"'}
 # the values that differ between two streams' chunks of one gateway, and what they may hold
 _VARYING = ((b'"id":"', rb'[^"\\\n]*'), (b'"created":', rb"[0-9]+"))
 
@@ -164,9 +166,13 @@ class ChunkTemplate:
     def learn(cls, block: bytes, protocol: str, operation: str) -> ChunkTemplate | None:
         """The template of the block's first frame with visible text only (no reasoning,
         usage or error; decoded to check), or None."""
-        at = block.find(_CONTENT)
-        while at >= 0 and block[at + len(_CONTENT) : at + len(_CONTENT) + 1] == b'"':
-            at = block.find(_CONTENT, at + len(_CONTENT))  # an empty text (the role chunk)
+        key = TEXT_KEYS.get((protocol, operation))
+        if key is None:
+            return None
+        marker = key + b':"'
+        at = block.find(marker)
+        while at >= 0 and block[at + len(marker) : at + len(marker) + 1] == b'"':
+            at = block.find(marker, at + len(marker))  # an empty text (a role or start event)
         if at < 0:
             return None
         start = block.rfind(b"\n\n", 0, at)
@@ -178,13 +184,12 @@ class ChunkTemplate:
         frames = SSESplitter.frames(frame)
         if (
             len(frames) != 1
-            or frames[0][0] is not None
-            or frame.count(b'"content"') != 1
+            or frame.count(key) != 1
             # visible output and nothing else: no reasoning, usage or error
-            or classify_event(protocol, operation, None, frames[0][1]) is not VISIBLE
+            or classify_event(protocol, operation, frames[0][0], frames[0][1]) != VISIBLE
         ):
             return None
-        text = at - start + len(_CONTENT)
+        text = at - start + len(marker)
         end = frame.find(b'"', text)
         if end <= text or frame[end - 1 : end] == b"\\":
             return None
@@ -197,8 +202,8 @@ class ChunkTemplate:
             self._pattern = _recall_pattern(self.prefix)
             self._pattern_built = True
         pattern = self._pattern
-        if pattern is None:
-            return None
+        if pattern is None:  # nothing in the prefix varies between streams
+            return self if self.prefix in block else None
         match = pattern.search(block)
         if match is None:
             return None

@@ -32,6 +32,7 @@ from typing import Any
 
 from gateprobe.load.classify import Delta, classify_body, classify_event, classify_object
 from gateprobe.load.framing import (
+    TEXT_KEYS,
     ArraySplitter,
     ChunkTemplate,
     SSESplitter,
@@ -68,6 +69,7 @@ class RequestTimer:
         self.bytes = 0
         self._sse = SSESplitter() if stream == "sse" else None
         self._openai_chat = protocol == "openai" and operation == "chat"
+        self._templated = (protocol, operation) in TEXT_KEYS  # see ChunkTemplate
         self.template: ChunkTemplate | None = None
         self._earlier = template
         self._array = ArraySplitter() if stream == "array" else None
@@ -80,8 +82,8 @@ class RequestTimer:
             if isinstance(complete, bytes):
                 if not complete:
                     return
-                if self._openai_chat:
-                    self._feed_openai_block(complete, time)
+                if self._templated:
+                    self._feed_block(complete, time)
                     return
                 complete = SSESplitter.frames(complete)
             for event, data in complete:
@@ -91,14 +93,15 @@ class RequestTimer:
         else:
             self._body.append(chunk)
 
-    def _feed_openai_block(self, complete: bytes, time: float) -> None:
+    def _feed_block(self, complete: bytes, time: float) -> None:
         """Plain frames are counted; only the frames that need it are decoded.
 
-        The frames of one stream differ only in their text: the run of frames that fit the
-        stream's template (see ``ChunkTemplate``) is counted with a handful of byte scans and
-        the few frames around it (the role chunk, the finish and usage chunks) are decoded.
-        A block that does not fit is counted by plain_openai_frames, the usage chunk (which
-        ends the stream) decoded; any other block is decoded.
+        The text events of one stream differ only in their text: the run of frames that fit
+        the stream's template (see ``ChunkTemplate``) is counted with a handful of byte scans
+        and the few frames around it (OpenAI's role, finish and usage chunks, Anthropic's
+        message and block starts and stops) are decoded. An OpenAI block that does not fit
+        is counted by plain_openai_frames, the usage chunk (which ends the stream) decoded;
+        any other block is decoded.
         """
         span = self._template_span(complete)
         if span is not None:
@@ -109,6 +112,9 @@ class RequestTimer:
                 self.visible_times.extend(itertools.repeat(time, visible))
             if end < len(complete):
                 self._decode(complete[end:], time)
+            return
+        if not self._openai_chat:
+            self._decode(complete, time)
             return
         at = complete.find(b'"usage":{')
         if at < 0:

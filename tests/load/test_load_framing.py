@@ -10,7 +10,7 @@ import random
 from gateprobe.load.classify import classify_event
 from gateprobe.load.framing import ChunkTemplate
 from gateprobe.load.metrics import RequestTimer
-from gateprobe.sse import JsonArrayParser
+from gateprobe.sse import JsonArrayParser, SSEParser
 
 
 def frame(ident: str, created: int, content: str, *, model: str = "m", index: int = 0) -> bytes:
@@ -120,3 +120,60 @@ def test_the_array_splitter_agrees_with_the_complete_parser() -> None:
             assert record["error_class"] in (None, "in_band_error"), (trial, body)
         elif problem is not None and record["error_class"] != "in_band_error":
             assert record["error"] == problem, (trial, body, record)
+
+
+def anthropic_event(kind: str, body: dict[str, object]) -> bytes:
+    return f"event: {kind}\ndata: {json.dumps(body, separators=(',', ':'))}\n\n".encode()
+
+
+def test_anthropic_streams_counted_by_template_agree_with_the_complete_parser() -> None:
+    """Claude Messages streams (text, thinking and tool deltas, pings, a second block, an
+    error event, odd text), cut anywhere, with the template carried from stream to stream:
+    the same visible events at the same reads, tokens and end as SSEParser says."""
+    rng = random.Random(3)
+    texts = ["a", "b c", 'q "x"', "", "x\\", "\n", "}}", "é"]
+
+    def delta(index: int, payload: dict[str, object]) -> bytes:
+        body = {"type": "content_block_delta", "index": index, "delta": payload}
+        return anthropic_event("content_block_delta", body)
+
+    kinds = [
+        lambda: delta(0, {"type": "text_delta", "text": rng.choice(texts)}),
+        lambda: delta(0, {"type": "text_delta", "text": rng.choice(texts)}),
+        lambda: delta(0, {"type": "text_delta", "text": rng.choice(texts)}),
+        lambda: delta(0, {"type": "thinking_delta", "thinking": "hm"}),
+        lambda: delta(1, {"type": "input_json_delta", "partial_json": '{"a'}),
+        lambda: delta(1, {"type": "text_delta", "text": "other block"}),
+        lambda: anthropic_event("ping", {"type": "ping"}),
+        lambda: anthropic_event("error", {"type": "error", "error": {"message": "overloaded"}}),
+        lambda: b": comment\n\n",
+    ]
+    carried = None
+    for trial in range(400):
+        start = anthropic_event("message_start", {"type": "message_start", "message": {}})
+        frames = [start] + [rng.choice(kinds)() for _ in range(rng.randint(0, 25))]
+        usage = {"type": "message_delta", "usage": {"output_tokens": trial}}
+        frames += [anthropic_event("message_delta", usage)]
+        if rng.random() < 0.9:
+            frames.append(anthropic_event("message_stop", {"type": "message_stop"}))
+        stream = b"".join(frames)
+        if trial % 4 == 0:
+            stream = stream.replace(b"\n", b"\r\n")
+        cuts = rng.sample(range(1, len(stream)), k=min(len(stream) - 1, rng.randint(0, 6)))
+        timer = RequestTimer("anthropic", "chat", "sse", start=0.0, template=carried)
+        pieces = split(stream, cuts)
+        for index, piece in enumerate(pieces):
+            timer.feed(piece, float(index))
+        record = timer.finish(float(len(pieces)), 200)
+        parser, times, done, error = SSEParser(), [], False, None
+        for index, piece in enumerate(pieces):
+            for event in parser.feed(piece, float(index)):
+                found = classify_event("anthropic", "chat", event.event, event.data)
+                times += [float(index)] if found.visible else []
+                done = done or found.done
+                error = error or found.error
+        assert timer.visible_times == times, (trial, stream, cuts)
+        assert record["output_tokens"] == trial and timer.done == done
+        assert record["error"] == error or (error is None and not done), (trial, record)
+        carried = timer.template or carried
+    assert carried is not None  # the template path was taken
