@@ -12,7 +12,7 @@ from __future__ import annotations
 import fnmatch
 import os
 import re
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -144,8 +144,16 @@ def _expand_env(value: str, env: Mapping[str, str], where: tuple[str, int | None
     return _ENV.sub(replace, value)
 
 
-def load_target(path: str | Path, env: Mapping[str, str] | None = None) -> Target:
-    """Load and validate a profile; keys are read from the environment variables it names."""
+def load_target(
+    path: str | Path,
+    env: Mapping[str, str] | None = None,
+    *,
+    needed_keys: Collection[str] | None = None,
+) -> Target:
+    """Load and validate a profile; keys are read from the environment variables it names.
+
+    Every key kind the profile declares must be set, unless ``needed_keys`` names the ones a
+    run uses (a load run sends with one or two): the others may then be left unset."""
     env = os.environ if env is None else env
     path = Path(path)
     if not path.is_file():
@@ -178,6 +186,8 @@ def load_target(path: str | Path, env: Mapping[str, str] | None = None) -> Targe
     keys: dict[str, str] = {}
     for kind, variable in (data.get("keys") or {}).items():
         secret = env.get(variable, "")
+        if not secret and needed_keys is not None and kind not in needed_keys:
+            continue
         if not secret:
             raise UsageError(
                 f"environment variable {variable} is not set (key kind {kind!r})",

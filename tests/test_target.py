@@ -238,6 +238,15 @@ def test_a_missing_key_variable_names_its_line_and_kind(tmp_path: Path, value: s
     )
 
 
+def test_only_the_needed_keys_must_be_set_when_the_run_names_them(tmp_path: Path) -> None:
+    """A load run sends with the valid key: the profile's other kinds may be unset."""
+    path = write(tmp_path, MINIMAL + "keys:\n  valid: K_VALID\n  disabled: K_DISABLED\n")
+    target = load_target(path, {"K_VALID": "sk-1"}, needed_keys={"valid"})
+    assert dict(target.keys) == {"valid": "sk-1"}
+    with pytest.raises(UsageError, match=r":4: keys.valid: environment variable K_VALID"):
+        load_target(path, {"K_DISABLED": "sk-2"}, needed_keys={"valid"})
+
+
 # -- validation errors: file:line: field ------------------------------------------------------
 
 

@@ -26,7 +26,7 @@ from gateprobe.errors import UsageError
 from gateprobe.load.mock_process import MockProcess
 from gateprobe.load.profile import load_profile
 from gateprobe.load.progress import format_progress
-from gateprobe.load.settings import ENV, new_run_id
+from gateprobe.load.settings import ENV, new_run_id, profile_keys
 from gateprobe.provision import MOCK_TARGET
 
 __all__ = ["LOCUSTFILE", "LoadOptions", "format_summary", "run_load"]
@@ -80,7 +80,8 @@ def run_load(options: LoadOptions) -> int:
     if options.target is not None:
         from gateprobe.target import load_target
 
-        load_target(options.target)  # a bad target is a usage error before anything starts
+        # a bad target is a usage error before anything starts
+        load_target(options.target, needed_keys=profile_keys(profile))
     elif options.role == "worker":
         raise UsageError("a worker needs --target (the gateway the master's run targets)")
     run_id = new_run_id()

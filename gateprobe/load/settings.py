@@ -54,6 +54,11 @@ class RunSettings:
     slo: Mapping[str, float]  # target's, then profile's, then the command line's
 
 
+def profile_keys(profile: LoadProfile) -> set[str]:
+    """The target's key kinds a load run sends with: only these must be set."""
+    return {request.key for request in profile.requests}
+
+
 def settings_from_env(environ: Mapping[str, str] | None = None) -> RunSettings:
     env = os.environ if environ is None else environ
     overrides: dict[str, Any] = {}
@@ -66,7 +71,9 @@ def settings_from_env(environ: Mapping[str, str] | None = None) -> RunSettings:
     profile = load_profile(env.get(ENV["profile"]) or "chat-steady").with_overrides(overrides)
     from gateprobe.provision import MOCK_TARGET
 
-    target = load_target(env.get(ENV["target"]) or MOCK_TARGET, env)
+    target = load_target(
+        env.get(ENV["target"]) or MOCK_TARGET, env, needed_keys=profile_keys(profile)
+    )
     run_id = env.get(ENV["run_id"]) or new_run_id()
     report_dir = Path(env.get(ENV["report_dir"]) or Path("reports") / "load" / run_id)
     slo = {**target.slo, **profile.slo}
