@@ -106,7 +106,8 @@ class LLMUser(FastHttpUser):
         split = URL(url)
         self._http = session.client.clientpool.get_client(split)
         self._request_uri = split.quoted_uri
-        self._url = url
+        # for the request event's listeners: a key in the query (Gemini's ?key=) masked
+        self._url = self.runtime.settings.target.redactor().text(url)
         self._method = built.method.upper()
         self._headers = headers
         self._body = body or b""
