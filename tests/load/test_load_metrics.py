@@ -173,6 +173,20 @@ def reference_visible_times(stream: bytes, cuts: list[int]) -> tuple[list[float]
     return times, done, tokens
 
 
+def agrees_with_the_reference(
+    stream: bytes, cuts: list[int], template: ChunkTemplate | None = None
+) -> RequestTimer:
+    """Feeds an OpenAI chat stream cut at ``cuts`` and checks it against the reference."""
+    timer = RequestTimer("openai", "chat", "sse", start=0.0, template=template)
+    for index, piece in enumerate(split_at(stream, cuts)):
+        timer.feed(piece, float(index))
+    expected_times, expected_done, expected_tokens = reference_visible_times(stream, cuts)
+    assert timer.visible_times == expected_times, (stream, cuts)
+    assert timer.done == expected_done
+    assert timer.output_tokens == expected_tokens
+    return timer
+
+
 def data_frame(body: dict[str, object], *, compact: bool = False) -> bytes:
     separators = (",", ":") if compact else (", ", ": ")
     return f"data: {json.dumps(body, separators=separators)}\n\n".encode()
@@ -213,13 +227,7 @@ def test_the_fast_paths_agree_with_the_complete_parser() -> None:
         if trial % 3 == 0:
             stream = stream.replace(b"\n", b"\r\n")
         cuts = rng.sample(range(1, len(stream)), k=min(len(stream) - 1, rng.randint(0, 6)))
-        timer = RequestTimer("openai", "chat", "sse", start=0.0)
-        for index, piece in enumerate(split_at(stream, cuts)):
-            timer.feed(piece, float(index))
-        expected_times, expected_done, expected_tokens = reference_visible_times(stream, cuts)
-        assert timer.visible_times == expected_times, (stream, cuts)
-        assert timer.done == expected_done
-        assert timer.output_tokens == expected_tokens
+        agrees_with_the_reference(stream, cuts)
 
 
 def gateway_chunk(ident: str, created: int, delta: dict[str, object], **extra: object) -> bytes:
@@ -282,13 +290,7 @@ def test_templates_recalled_across_streams_agree_with_the_complete_parser(
             frames.append(gateway_chunk(ident + suffix, created, delta, **extra))
         stream = b"".join([*frames, b"data: [DONE]\n\n"])
         cuts = rng.sample(range(1, len(stream)), k=min(len(stream) - 1, rng.randint(0, 4)))
-        timer = RequestTimer("openai", "chat", "sse", start=0.0, template=carried)
-        for index, piece in enumerate(split_at(stream, cuts)):
-            timer.feed(piece, float(index))
-        expected_times, expected_done, expected_tokens = reference_visible_times(stream, cuts)
-        assert timer.visible_times == expected_times, (stream, cuts)
-        assert timer.done == expected_done
-        assert timer.output_tokens == expected_tokens
+        timer = agrees_with_the_reference(stream, cuts, carried)
         carried = timer.template or carried
     # streams recalled the last stream's template (with their own id) instead of decoding
     # a frame again; learning is left for streams whose shape changed
