@@ -29,7 +29,15 @@ __all__ = [
 # decoding the frames around a run of template frames beats counting them up to this size
 AROUND_TEMPLATE_BYTES = 2048
 # the key before the text of a plain output event, per (protocol, operation) with a template
-TEXT_KEYS = {("openai", "chat"): b'"content"', ("anthropic", "chat"): b'"text"'}
+TEXT_KEYS = {
+    ("openai", "chat"): b'"content"',
+    ("anthropic", "chat"): b'"text"',
+    ("gemini", "chat"): b'"text"',
+}
+# in a template's suffix, the values that may change: numbers, and the ids of a response
+_SUFFIX_HOLES = re.compile(
+    rb'(?<=":)-?[0-9][0-9.eE+-]*|(?<="responseId":")[^"\\]*|(?<="id":")[^"\\]*'
+)
 # the values that differ between two streams' chunks of one gateway, and what they may hold
 _VARYING = ((b'"id":"', rb'[^"\\\n]*'), (b'"created":', rb"[0-9]+"))
 
@@ -150,17 +158,31 @@ class ChunkTemplate:
     frame again (``learn``).
     """
 
-    __slots__ = ("_pattern", "_pattern_built", "prefix", "quotes", "suffix")
+    __slots__ = ("_pattern", "_pattern_built", "_tails", "prefix", "quotes", "suffix", "varies")
 
     def __init__(
-        self, prefix: bytes, suffix: bytes, pattern: re.Pattern[bytes] | None = None
+        self,
+        prefix: bytes,
+        suffix: bytes,
+        pattern: re.Pattern[bytes] | None = None,
+        *,
+        usage: bool = False,
     ) -> None:
+        """``usage``: the frames carry token counts (Gemini's ``usageMetadata``)."""
         self.prefix = prefix
         self.suffix = suffix
         self.quotes = prefix.count(b'"') + suffix.count(b'"')
         # built when first recalled from (a template learned on a stream often is not)
         self._pattern = pattern
         self._pattern_built = pattern is not None
+        # the suffix's quoted pieces around the values that change from event to event
+        # (Gemini's usage counts) or from stream to stream (a response id), each with how
+        # often one frame holds it
+        pieces = [piece for piece in _SUFFIX_HOLES.split(suffix) if b'"' in piece]
+        self.varies = usage or pieces != [suffix]
+        self._tails = tuple(
+            (piece, prefix.count(piece) + suffix.count(piece)) for piece in dict.fromkeys(pieces)
+        )
 
     @classmethod
     def learn(cls, block: bytes, protocol: str, operation: str) -> ChunkTemplate | None:
@@ -182,18 +204,18 @@ class ChunkTemplate:
             return None
         frame = block[start : stop + 2]
         frames = SSESplitter.frames(frame)
-        if (
-            len(frames) != 1
-            or frame.count(key) != 1
-            # visible output and nothing else: no reasoning, usage or error
-            or classify_event(protocol, operation, frames[0][0], frames[0][1]) != VISIBLE
-        ):
+        if len(frames) != 1 or frame.count(key) != 1:
+            return None
+        delta = classify_event(protocol, operation, frames[0][0], frames[0][1])
+        usage = delta.output_tokens is not None or delta.reasoning_tokens is not None
+        # visible output and nothing else (token counts aside): no reasoning, error or end
+        if delta._replace(output_tokens=None, reasoning_tokens=None) != VISIBLE:
             return None
         text = at - start + len(marker)
         end = frame.find(b'"', text)
         if end <= text or frame[end - 1 : end] == b"\\":
             return None
-        return cls(frame[:text], frame[end:])
+        return cls(frame[:text], frame[end:], usage=usage)
 
     def recall(self, block: bytes) -> ChunkTemplate | None:
         """This template with the block's own ``id`` and ``created`` values, when the block
@@ -210,7 +232,7 @@ class ChunkTemplate:
         prefix = match.group(0)
         if prefix == self.prefix:
             return self
-        return ChunkTemplate(prefix, self.suffix, pattern)
+        return ChunkTemplate(prefix, self.suffix, pattern, usage=self.varies)
 
     def span(self, block: bytes) -> tuple[int, int, int | None] | None:
         """(start, end, visible events) of the run of template frames in a block of complete
@@ -220,27 +242,42 @@ class ChunkTemplate:
         first = block.find(prefix)
         if first < 0 or (first and block[first - 2 : first] != b"\n\n"):
             return None
-        end = block.find(b"\n\n", block.rfind(prefix)) + 2
+        last = block.rfind(prefix)
+        end = block.find(b"\n\n", last) + 2
         if first + len(block) - end > AROUND_TEMPLATE_BYTES:
             return None
-        return first, end, self.count(block[first:end] if first or end < len(block) else block)
+        visible = self.count(block[first:end] if first or end < len(block) else block)
+        if visible is None and last > first:
+            # the last text event may end the stream too (Gemini's finishReason): count the
+            # run before it and decode it with the frames after
+            visible = self.count(block[first:last])
+            if visible is not None:
+                end = last
+        return first, end, visible
 
     def count(self, run: bytes) -> int | None:
         """Visible events of a run made only of template frames, checked with a handful of
         byte scans; None when it is not such a run.
 
         Equal counts of prefix and suffix with no other quote leave room only for
-        quote-free frames between them (comments, ``data: 1``), which carry no output.
+        quote-free bytes besides them: numbers where the template has numbers, or
+        quote-free frames between (comments, ``data: 1``), which carry no output.
         """
-        prefix, suffix = self.prefix, self.suffix
+        prefix = self.prefix
         frames = run.count(prefix)
-        if (
-            run.count(suffix) != frames
-            or run.count(b'"') != frames * self.quotes  # no quote in any text
-            or b"\\" + suffix in run  # a text ending in a backslash: decode
-        ):
+        if run.count(b'"') != frames * self.quotes:  # no quote in any text
             return None
-        return frames - run.count(prefix + suffix)
+        for piece, per_frame in self._tails:
+            if run.count(piece) != frames * per_frame:
+                return None
+        first = self._tails[0][0]  # it starts with the quote that ends the text
+        if b"\\" + first in run:  # a text ending in a backslash: decode
+            return None
+        return frames - run.count(prefix + first)
+
+    def last_frame(self, run: bytes) -> bytes:
+        """The run's last frame (whose usage counts, when they vary, are the latest)."""
+        return run[run.rfind(self.prefix) :]
 
 
 def _recall_pattern(prefix: bytes) -> re.Pattern[bytes] | None:

@@ -110,6 +110,9 @@ class RequestTimer:
                 self._decode(complete[:first], time)
             if visible:  # every event of one read has the same time: the order is kept
                 self.visible_times.extend(itertools.repeat(time, visible))
+            template = self.template
+            if template is not None and template.varies:  # Gemini: usage in every chunk
+                self._usage_of(template.last_frame(complete[first:end]))
             if end < len(complete):
                 self._decode(complete[end:], time)
             return
@@ -162,6 +165,15 @@ class RequestTimer:
                 self._apply(classify_object(protocol, operation, None, element), time)
             else:
                 self._apply(classify_event(protocol, operation, None, text), time)
+
+    def _usage_of(self, frame: bytes) -> None:
+        """The token counts of a counted frame (its output is counted already)."""
+        for event, data in SSESplitter.frames(frame):
+            delta = classify_event(self.protocol, self.operation, event, data)
+            if delta.output_tokens is not None:
+                self.output_tokens = delta.output_tokens
+            if delta.reasoning_tokens is not None:
+                self.reasoning_tokens = delta.reasoning_tokens
 
     def _decode(self, block: bytes, time: float) -> None:
         for event, data in SSESplitter.frames(block):
