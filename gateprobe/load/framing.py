@@ -26,20 +26,30 @@ __all__ = [
     "plain_openai_frames",
 ]
 
-# decoding the frames around a run of template frames beats counting them up to this size
+# OpenAI chat: decoding the frames around a run of template frames beats counting them
+# (plain_openai_frames) up to this size
 AROUND_TEMPLATE_BYTES = 2048
 # the key before the text of a plain output event, per (protocol, operation) with a template
 TEXT_KEYS = {
     ("openai", "chat"): b'"content"',
+    ("openai", "responses"): b'"delta"',
     ("anthropic", "chat"): b'"text"',
     ("gemini", "chat"): b'"text"',
 }
-# in a template's suffix, the values that may change: numbers, and the ids of a response
+# in a template's suffix, the values that may change: numbers, and ids and random padding
 _SUFFIX_HOLES = re.compile(
     rb'(?<=":)-?[0-9][0-9.eE+-]*|(?<="responseId":")[^"\\]*|(?<="id":")[^"\\]*'
+    rb'|(?<="obfuscation":")[^"\\]*'
 )
+# in its prefix, the values that change from event to event (Responses' sequence numbers)
+_PREFIX_HOLES = re.compile(rb'(?<="sequence_number":)[0-9]+')
 # the values that differ between two streams' chunks of one gateway, and what they may hold
-_VARYING = ((b'"id":"', rb'[^"\\\n]*'), (b'"created":', rb"[0-9]+"))
+_VARYING = (
+    (b'"id":"', rb'[^"\\\n]*'),
+    (b'"item_id":"', rb'[^"\\\n]*'),
+    (b'"created":', rb"[0-9]+"),
+    (b'"sequence_number":', rb"[0-9]+"),
+)
 
 
 class SSESplitter:
@@ -158,7 +168,18 @@ class ChunkTemplate:
     frame again (``learn``).
     """
 
-    __slots__ = ("_pattern", "_pattern_built", "_tails", "prefix", "quotes", "suffix", "varies")
+    __slots__ = (
+        "_anchor",
+        "_pattern",
+        "_pattern_built",
+        "_pieces",
+        "_text_edge",
+        "_text_end",
+        "prefix",
+        "quotes",
+        "suffix",
+        "varies",
+    )
 
     def __init__(
         self,
@@ -175,13 +196,20 @@ class ChunkTemplate:
         # built when first recalled from (a template learned on a stream often is not)
         self._pattern = pattern
         self._pattern_built = pattern is not None
-        # the suffix's quoted pieces around the values that change from event to event
-        # (Gemini's usage counts) or from stream to stream (a response id), each with how
-        # often one frame holds it
-        pieces = [piece for piece in _SUFFIX_HOLES.split(suffix) if b'"' in piece]
-        self.varies = usage or pieces != [suffix]
-        self._tails = tuple(
-            (piece, prefix.count(piece) + suffix.count(piece)) for piece in dict.fromkeys(pieces)
+        # the quoted pieces around the values that change from event to event (Gemini's
+        # usage counts, Responses' sequence numbers) or from stream to stream (a response
+        # id), each with how often one frame holds it; the first piece of the prefix anchors
+        # a frame, the first of the suffix ends the text
+        heads = _PREFIX_HOLES.split(prefix)
+        tails = [piece for piece in _SUFFIX_HOLES.split(suffix) if b'"' in piece]
+        self.varies = usage or tails != [suffix] or len(heads) > 1
+        self._anchor = heads[0]
+        self._text_end = tails[0]
+        self._text_edge = heads[-1] + tails[0]  # the frames with an empty text
+        self._pieces = tuple(
+            (piece, prefix.count(piece) + suffix.count(piece))
+            for piece in dict.fromkeys([*heads[1:], *tails])
+            if b'"' in piece
         )
 
     @classmethod
@@ -234,17 +262,20 @@ class ChunkTemplate:
             return self
         return ChunkTemplate(prefix, self.suffix, pattern, usage=self.varies)
 
-    def span(self, block: bytes) -> tuple[int, int, int | None] | None:
+    def span(
+        self, block: bytes, around_limit: int | None = None
+    ) -> tuple[int, int, int | None] | None:
         """(start, end, visible events) of the run of template frames in a block of complete
         frames; visible is None when the run holds other frames (the stream changed its
-        shape). None when the block has no run, or too much around it to decode."""
-        prefix = self.prefix
-        first = block.find(prefix)
+        shape). None when the block has no run, or more than ``around_limit`` bytes around
+        it."""
+        anchor = self._anchor
+        first = block.find(anchor)
         if first < 0 or (first and block[first - 2 : first] != b"\n\n"):
             return None
-        last = block.rfind(prefix)
+        last = block.rfind(anchor)
         end = block.find(b"\n\n", last) + 2
-        if first + len(block) - end > AROUND_TEMPLATE_BYTES:
+        if around_limit is not None and first + len(block) - end > around_limit:
             return None
         visible = self.count(block[first:end] if first or end < len(block) else block)
         if visible is None and last > first:
@@ -259,25 +290,23 @@ class ChunkTemplate:
         """Visible events of a run made only of template frames, checked with a handful of
         byte scans; None when it is not such a run.
 
-        Equal counts of prefix and suffix with no other quote leave room only for
+        Equal counts of every quoted piece with no other quote leave room only for
         quote-free bytes besides them: numbers where the template has numbers, or
         quote-free frames between (comments, ``data: 1``), which carry no output.
         """
-        prefix = self.prefix
-        frames = run.count(prefix)
+        frames = run.count(self._anchor)
         if run.count(b'"') != frames * self.quotes:  # no quote in any text
             return None
-        for piece, per_frame in self._tails:
+        for piece, per_frame in self._pieces:
             if run.count(piece) != frames * per_frame:
                 return None
-        first = self._tails[0][0]  # it starts with the quote that ends the text
-        if b"\\" + first in run:  # a text ending in a backslash: decode
+        if b"\\" + self._text_end in run:  # a text ending in a backslash: decode
             return None
-        return frames - run.count(prefix + first)
+        return frames - run.count(self._text_edge)
 
     def last_frame(self, run: bytes) -> bytes:
         """The run's last frame (whose usage counts, when they vary, are the latest)."""
-        return run[run.rfind(self.prefix) :]
+        return run[run.rfind(self._anchor) :]
 
 
 def _recall_pattern(prefix: bytes) -> re.Pattern[bytes] | None:

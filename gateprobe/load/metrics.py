@@ -32,6 +32,7 @@ from typing import Any
 
 from gateprobe.load.classify import Delta, classify_body, classify_event, classify_object
 from gateprobe.load.framing import (
+    AROUND_TEMPLATE_BYTES,
     TEXT_KEYS,
     ArraySplitter,
     ChunkTemplate,
@@ -149,7 +150,7 @@ class RequestTimer:
             if template is None:
                 return None
             self.template = template
-        span = template.span(block)
+        span = template.span(block, AROUND_TEMPLATE_BYTES if self._openai_chat else None)
         if span is None:
             return None
         first, end, visible = span

@@ -3,6 +3,7 @@ ArraySplitter, each against the complete parsers."""
 
 from __future__ import annotations
 
+import functools
 import itertools
 import json
 import random
@@ -167,11 +168,15 @@ def test_anthropic_streams_counted_by_template_agree_with_the_complete_parser() 
 
 
 def agrees_with_the_complete_parser(
-    protocol: str, stream: bytes, cuts: list[int], template: ChunkTemplate | None
+    protocol: str,
+    stream: bytes,
+    cuts: list[int],
+    template: ChunkTemplate | None,
+    operation: str = "chat",
 ) -> RequestTimer:
     """Feeds a stream cut at ``cuts`` and checks the events, tokens and verdict against
     SSEParser with a JSON decode per event."""
-    timer = RequestTimer(protocol, "chat", "sse", start=0.0, template=template)
+    timer = RequestTimer(protocol, operation, "sse", start=0.0, template=template)
     pieces = split(stream, cuts)
     for index, piece in enumerate(pieces):
         timer.feed(piece, float(index))
@@ -179,7 +184,7 @@ def agrees_with_the_complete_parser(
     parser, times, done, error, tokens = SSEParser(), [], False, None, None
     for index, piece in enumerate(pieces):
         for event in parser.feed(piece, float(index)):
-            found = classify_event(protocol, "chat", event.event, event.data)
+            found = classify_event(protocol, operation, event.event, event.data)
             times += [float(index)] if found.visible else []
             done = done or found.done
             error = error or found.error
@@ -239,3 +244,49 @@ def test_gemini_sse_counted_by_template_agrees_with_the_complete_parser() -> Non
         carried = timer.template or carried
     assert carried is not None and carried.varies  # counted, usage read from the last one
     assert learned < 200  # mostly recalled: the response id is not part of the template
+
+
+def responses_event(events: list[bytes], kind: str, **fields: object) -> None:
+    body = {"type": kind, "sequence_number": len(events), **fields}
+    data = json.dumps(body, separators=(",", ":"))
+    events.append(f"event: {kind}\ndata: {data}\n\n".encode())
+
+
+def test_responses_streams_counted_by_template_agree_with_the_complete_parser() -> None:
+    """OpenAI Responses streams: every event has its own sequence number (before the text)
+    and a stream its own item id; text, reasoning and function-call deltas, padding
+    (``obfuscation``), a failure and odd text are mixed in."""
+    rng = random.Random(13)
+    texts = ["a", "b c", 'q "x"', "", "x\\", "\n", "é"]
+    carried = None
+    for trial in range(300):
+        item = f"msg_{trial:x}" * rng.randint(1, 2)
+        events: list[bytes] = []
+
+        event = functools.partial(responses_event, events)
+        event("response.created", response={"id": "resp_1", "status": "in_progress"})
+        where = {"item_id": item, "output_index": 0, "content_index": 0}
+        for _ in range(rng.randint(0, 25)):
+            roll = rng.random()
+            if roll < 0.7:
+                padding = {"obfuscation": "x" * rng.randint(0, 9)} if trial % 2 else {}
+                event("response.output_text.delta", **where, delta=rng.choice(texts),
+                      logprobs=[], **padding)  # fmt: skip
+            elif roll < 0.8:
+                event("response.reasoning_text.delta", **where, delta="r")
+            elif roll < 0.9:
+                event("response.function_call_arguments.delta", item_id=item, delta='{"a')
+            elif roll < 0.93:
+                event("response.failed", response={"error": {"message": "boom"}})
+            else:
+                event("response.output_text.done", **where, text="all")
+        usage = {"output_tokens": trial, "output_tokens_details": {"reasoning_tokens": 0}}
+        if rng.random() < 0.9:
+            event("response.completed", response={"id": "resp_1", "usage": usage})
+        stream = b"".join(events)
+        if trial % 4 == 0:
+            stream = stream.replace(b"\n", b"\r\n")
+        cuts = rng.sample(range(1, len(stream)), k=min(len(stream) - 1, rng.randint(0, 5)))
+        timer = agrees_with_the_complete_parser("openai", stream, cuts, carried, "responses")
+        carried = timer.template or carried
+    assert carried is not None and carried.varies
