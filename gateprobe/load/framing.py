@@ -158,14 +158,15 @@ def plain_openai_frames(complete: bytes) -> tuple[int, bool] | None:
 class ChunkTemplate:
     """The bytes around the text of a stream's plain content chunks.
 
-    The chunks of one stream differ only in their text (same id, created, model): a run of
-    frames that all have the template's prefix and suffix, with no other quote, is counted
-    with a handful of byte scans (inside a JSON string every quote and newline is escaped,
-    so the quoted prefix and suffix only match where they are keys and values).
+    The text chunks of one stream differ only in their text and in a few quote-free values
+    (Responses' sequence numbers, Gemini's usage counts): a run of frames that all hold the
+    template's quoted pieces, with no other quote, is counted with a handful of byte scans
+    (inside a JSON string every quote and newline is escaped, so the quoted pieces only
+    match where they are keys and values).
 
-    The next stream of the same request differs in the values of ``id`` and ``created``
-    too: ``recall`` finds its template with one regular expression instead of decoding a
-    frame again (``learn``).
+    The next stream of the same request differs in its ids (``id``, ``item_id``, a response
+    id) and ``created`` too: ``recall`` finds its template with one regular expression
+    instead of decoding a frame again (``learn``).
     """
 
     __slots__ = (
