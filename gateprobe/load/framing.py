@@ -12,7 +12,7 @@ Tests check them against the complete parsers on randomized streams.
 from __future__ import annotations
 
 import re
-from typing import Any
+from typing import Any, NamedTuple
 
 from gateprobe.load.classify import VISIBLE, classify_event, loads
 from gateprobe.sse import JsonArrayParser, SSEParser
@@ -22,6 +22,8 @@ __all__ = [
     "TEXT_KEYS",
     "ArraySplitter",
     "ChunkTemplate",
+    "Element",
+    "ElementTemplate",
     "SSESplitter",
     "plain_openai_frames",
 ]
@@ -38,11 +40,10 @@ TEXT_KEYS = {
 }
 # in a template's suffix, the values that may change: numbers, and ids and random padding
 _SUFFIX_HOLES = re.compile(
-    rb'(?<=":)-?[0-9][0-9.eE+-]*|(?<="responseId":")[^"\\]*|(?<="id":")[^"\\]*'
-    rb'|(?<="obfuscation":")[^"\\]*'
+    rb'":[ \t]*(-?[0-9][0-9.eE+-]*)|"(?:responseId|id|obfuscation)":[ \t]*"([^"\\\\]*)'
 )
 # in its prefix, the values that change from event to event (Responses' sequence numbers)
-_PREFIX_HOLES = re.compile(rb'(?<="sequence_number":)[0-9]+')
+_PREFIX_HOLES = re.compile(rb'"sequence_number":[ \t]*([0-9]+)')
 # the values that differ between two streams' chunks of one gateway, and what they may hold
 _VARYING = (
     (b'"id":"', rb'[^"\\\n]*'),
@@ -201,8 +202,8 @@ class ChunkTemplate:
         # usage counts, Responses' sequence numbers) or from stream to stream (a response
         # id), each with how often one frame holds it; the first piece of the prefix anchors
         # a frame, the first of the suffix ends the text
-        heads = _PREFIX_HOLES.split(prefix)
-        tails = [piece for piece in _SUFFIX_HOLES.split(suffix) if b'"' in piece]
+        heads = _around_holes(prefix, _PREFIX_HOLES)
+        tails = [piece for piece in _around_holes(suffix, _SUFFIX_HOLES) if b'"' in piece]
         self.varies = usage or tails != [suffix] or len(heads) > 1
         self._anchor = heads[0]
         self._text_end = tails[0]
@@ -220,12 +221,11 @@ class ChunkTemplate:
         key = TEXT_KEYS.get((protocol, operation))
         if key is None:
             return None
-        marker = key + b':"'
-        at = block.find(marker)
-        while at >= 0 and block[at + len(marker) : at + len(marker) + 1] == b'"':
-            at = block.find(marker, at + len(marker))  # an empty text (a role or start event)
-        if at < 0:
+        # the first non-empty text (not a role or start event), spaced or not (Gemini)
+        found = re.compile(re.escape(key) + rb'[ \t]*:[ \t]*"(?!")').search(block)
+        if found is None:
             return None
+        at, text_at = found.start(), found.end()
         start = block.rfind(b"\n\n", 0, at)
         start = start + 2 if start >= 0 else 0
         stop = block.find(b"\n\n", at)
@@ -240,7 +240,7 @@ class ChunkTemplate:
         # visible output and nothing else (token counts aside): no reasoning, error or end
         if delta._replace(output_tokens=None, reasoning_tokens=None) != VISIBLE:
             return None
-        text = at - start + len(marker)
+        text = text_at - start
         end = frame.find(b'"', text)
         if end <= text or frame[end - 1 : end] == b"\\":
             return None
@@ -345,6 +345,84 @@ _ELEMENT_END = re.compile(
 _BOM = b"\xef\xbb\xbf"
 
 
+class Element(NamedTuple):
+    """One element of a streamed JSON array, as ``ArraySplitter`` found it."""
+
+    value: Any = None  # decoded, when it was
+    json_text: str | None = None  # its text, when the complete parser found it
+    raw: bytes | None = None  # its bytes, when this splitter found it
+    counted: bool = False  # matched the stream's ElementTemplate: not decoded
+    visible: bool = False  # (counted elements) its text was not empty
+
+
+class ElementTemplate:
+    """The shape of a stream's plain text elements (Gemini's array chunks): the bytes
+    around the text, with holes for the values that change from element to element (usage
+    counts) or stream to stream (the response id). An element that matches it, checked
+    with one regular expression, is valid JSON that carries visible text (when the text is
+    not empty) and nothing else but those values."""
+
+    __slots__ = ("_pattern",)
+
+    def __init__(self, pattern: re.Pattern[bytes]) -> None:
+        self._pattern = pattern
+
+    @classmethod
+    def learn(cls, element: bytes, key: bytes) -> ElementTemplate | None:
+        """The template of an element already known to carry visible text only."""
+        found = re.compile(re.escape(key) + rb'[ \t]*:[ \t]*"').search(element)
+        if found is None or element.count(key) != 1:
+            return None
+        text = found.end()
+        closing = _JSON_STRING_REST.match(element, text)
+        if closing is None or closing.end() - 1 == text:
+            return None
+        prefix, suffix = element[:text], element[closing.end() - 1 :]
+        pattern = _holed(prefix, _PREFIX_HOLES) + _JSON_TEXT + _holed(suffix, _SUFFIX_HOLES)
+        return cls(re.compile(pattern))
+
+    def match(self, raw: bytearray, at: int) -> tuple[int, bool] | None:
+        """(end, visible) of a template element starting at ``at``, else None."""
+        found = self._pattern.match(raw, at)
+        if found is None:
+            return None
+        return found.end(), found.end(1) > found.start(1)
+
+
+_JSON_STRING_REST = re.compile(rb'(?:[^"\\]|\\.)*"')
+_JSON_TEXT = rb'((?:[^"\\\x00-\x1f]|\\.)*)'
+_JSON_NUMBER = rb"-?(?:0|[1-9][0-9]*)(?:\.[0-9]+)?(?:[eE][+-]?[0-9]+)?"
+_JSON_PLAIN_STRING = rb'[^"\\\x00-\x1f]*'
+
+
+def _holes(literal: bytes, holes: re.Pattern[bytes]) -> list[tuple[int, int]]:
+    """(start, end) of each value in ``literal`` that ``holes`` names (its matched group)."""
+    spans = []
+    for found in holes.finditer(literal):
+        group = next(g for g in range(1, holes.groups + 1) if found.start(g) >= 0)
+        spans.append(found.span(group))
+    return spans
+
+
+def _around_holes(literal: bytes, holes: re.Pattern[bytes]) -> list[bytes]:
+    """The pieces of ``literal`` between its holes (one piece when it has none)."""
+    edges = [0, *(edge for span in _holes(literal, holes) for edge in span), len(literal)]
+    return [literal[a:b] for a, b in zip(edges[::2], edges[1::2], strict=True)]
+
+
+def _holed(literal: bytes, holes: re.Pattern[bytes]) -> bytes:
+    """A pattern matching ``literal`` with other values in its holes."""
+    parts: list[bytes] = []
+    position = 0
+    for start, end in _holes(literal, holes):
+        parts.append(re.escape(literal[position:start]))
+        string = literal[start - 1 : start] == b'"'
+        parts.append(_JSON_PLAIN_STRING if string else _JSON_NUMBER)
+        position = end
+    parts.append(re.escape(literal[position:]))
+    return b"".join(parts)
+
+
 class ArraySplitter:
     """The elements of a streamed top-level JSON array of objects (Gemini's
     ``streamGenerateContent`` without ``alt=sse``), decoded, as each one completes.
@@ -359,7 +437,10 @@ class ArraySplitter:
     which says what is wrong as it always does.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, template: ElementTemplate | None = None) -> None:
+        """``template``: the elements that match it are not decoded (see ElementTemplate);
+        the caller sets it once it knows one."""
+        self.template = template
         self._raw = bytearray()
         self._at = 0  # the first byte not parsed yet
         self._scan = 0  # where the search for the current element's end goes on
@@ -367,16 +448,16 @@ class ArraySplitter:
         self._emitted = 0
         self._fallback: JsonArrayParser | None = None
 
-    def feed(self, chunk: bytes, time: float) -> list[tuple[Any, str | None]]:
-        """(decoded element, None) for each element ``chunk`` completes; after a hand-over to
-        ``JsonArrayParser``, (None, element text) instead."""
+    def feed(self, chunk: bytes, time: float) -> list[Element]:
+        """The elements ``chunk`` completes: counted by the template, or decoded; after a
+        hand-over to ``JsonArrayParser``, with their JSON text instead."""
         if self._fallback is not None:
             return self._fallback_elements(chunk, time)
         raw = self._raw
         raw += chunk
         if self._state == "open" and raw.startswith(_BOM, self._at):
             self._at += len(_BOM)  # kept in the bytes: the complete parser counts it
-        out: list[tuple[Any, str | None]] = []
+        out: list[Element] = []
         while True:
             at = self._at = _SPACE.match(raw, self._at).end()  # type: ignore[union-attr]
             if at == len(raw):
@@ -386,10 +467,16 @@ class ArraySplitter:
             if state == "open" and byte == 0x5B:  # [
                 self._state, self._at = "first", at + 1
             elif state in ("first", "element") and byte == 0x7B:  # {
-                element = self._element(at)
-                if element is None:
-                    return out  # not complete yet
-                out.append((element, None))
+                counted = self.template.match(raw, at) if self.template is not None else None
+                if counted is not None:
+                    end, visible = counted
+                    self._at = self._scan = end
+                    out.append(Element(counted=True, visible=visible, raw=bytes(raw[at:end])))
+                else:
+                    element = self._element(at)
+                    if element is None:
+                        return out  # not complete yet
+                    out.append(Element(value=element, raw=bytes(raw[at : self._at])))
                 self._emitted += 1
                 self._state = "after"
             elif state in ("first", "after") and byte == 0x5D:  # ]
@@ -415,7 +502,7 @@ class ArraySplitter:
         self._scan = len(raw)
         return None
 
-    def close(self, time: float) -> tuple[list[tuple[Any, str | None]], str | None]:
+    def close(self, time: float) -> tuple[list[Element], str | None]:
         """The elements only the complete parser finds, and what is wrong (None when the
         array was opened and closed)."""
         if self._fallback is None and self._state == "closed":
@@ -424,13 +511,13 @@ class ArraySplitter:
         assert self._fallback is not None
         return elements, self._fallback.close(time)
 
-    def _hand_over(self, time: float) -> list[tuple[Any, str | None]]:
+    def _hand_over(self, time: float) -> list[Element]:
         self._fallback = JsonArrayParser()
         raw, self._raw = bytes(self._raw), bytearray()
         return self._fallback_elements(raw, time)[self._emitted :]
 
-    def _fallback_elements(self, chunk: bytes, time: float) -> list[tuple[Any, str | None]]:
+    def _fallback_elements(self, chunk: bytes, time: float) -> list[Element]:
         assert self._fallback is not None
         elements = self._fallback.feed(chunk, time)
         self._fallback.elements.clear()
-        return [(None, element.text) for element in elements]
+        return [Element(json_text=element.text) for element in elements]

@@ -30,12 +30,21 @@ from __future__ import annotations
 import itertools
 from typing import Any
 
-from gateprobe.load.classify import Delta, classify_body, classify_event, classify_object
+from gateprobe.load.classify import (
+    VISIBLE,
+    Delta,
+    classify_body,
+    classify_event,
+    classify_object,
+    loads,
+)
 from gateprobe.load.framing import (
     AROUND_TEMPLATE_BYTES,
     TEXT_KEYS,
     ArraySplitter,
     ChunkTemplate,
+    Element,
+    ElementTemplate,
     SSESplitter,
     plain_openai_frames,
 )
@@ -52,7 +61,7 @@ class RequestTimer:
         operation: str,
         stream: str | None,
         start: float,
-        template: ChunkTemplate | None = None,
+        template: ChunkTemplate | ElementTemplate | None = None,
     ) -> None:
         """``template``: the ``template`` of an earlier stream of the same request, recalled
         instead of learned again (see ``ChunkTemplate.recall``)."""
@@ -71,9 +80,13 @@ class RequestTimer:
         self._sse = SSESplitter() if stream == "sse" else None
         self._openai_chat = protocol == "openai" and operation == "chat"
         self._templated = (protocol, operation) in TEXT_KEYS  # see ChunkTemplate
-        self.template: ChunkTemplate | None = None
-        self._earlier = template
-        self._array = ArraySplitter() if stream == "array" else None
+        self._chunk_template: ChunkTemplate | None = None
+        self._earlier = template if isinstance(template, ChunkTemplate) else None
+        self._array = (
+            ArraySplitter(template if isinstance(template, ElementTemplate) else None)
+            if stream == "array"
+            else None
+        )
         self._body: list[bytes] = []
 
     def feed(self, chunk: bytes, time: float) -> None:
@@ -111,7 +124,7 @@ class RequestTimer:
                 self._decode(complete[:first], time)
             if visible:  # every event of one read has the same time: the order is kept
                 self.visible_times.extend(itertools.repeat(time, visible))
-            template = self.template
+            template = self._chunk_template
             if template is not None and template.varies:  # Gemini: usage in every chunk
                 self._usage_of(template.last_frame(complete[first:end]))
             if end < len(complete):
@@ -141,7 +154,7 @@ class RequestTimer:
     def _template_span(self, block: bytes) -> tuple[int, int, int] | None:
         """(start, end, visible events) of the block's run of template frames (see
         ``ChunkTemplate``), learning or recalling the stream's template first."""
-        template = self.template
+        template = self._chunk_template
         if template is None:
             earlier = self._earlier
             template = (earlier.recall(block) if earlier is not None else None) or (
@@ -149,32 +162,62 @@ class RequestTimer:
             )
             if template is None:
                 return None
-            self.template = template
+            self._chunk_template = template
         span = template.span(block, AROUND_TEMPLATE_BYTES if self._openai_chat else None)
         if span is None:
             return None
         first, end, visible = span
         if visible is None:
-            self.template = None  # the stream changed its shape: learn again
+            self._chunk_template = None  # the stream changed its shape: learn again
             return None
         return first, end, visible
 
-    def _apply_elements(self, elements: list[tuple[Any, str | None]], time: float) -> None:
+    @property
+    def template(self) -> ChunkTemplate | ElementTemplate | None:
+        """What this stream taught about its text events, for the next stream of the same
+        request (see ChunkTemplate and ElementTemplate)."""
+        if self._array is not None:
+            return self._array.template
+        return self._chunk_template
+
+    def _apply_elements(self, elements: list[Element], time: float) -> None:
         protocol, operation = self.protocol, self.operation
-        for element, text in elements:
-            if text is None:
-                self._apply(classify_object(protocol, operation, None, element), time)
+        usage_from: Element | None = None  # the last counted element, when its usage is
+        for element in elements:
+            if element.counted:
+                if element.visible:
+                    self.visible_times.append(time)
+                usage_from = element
+                continue
+            if element.json_text is not None:  # from the complete parser
+                delta = classify_event(protocol, operation, None, element.json_text)
             else:
-                self._apply(classify_event(protocol, operation, None, text), time)
+                delta = classify_object(protocol, operation, None, element.value)
+                self._learn_element(element, delta)
+            self._apply(delta, time)
+            if delta.output_tokens is not None or delta.reasoning_tokens is not None:
+                usage_from = None
+        if usage_from is not None and usage_from.raw is not None:
+            self._usage_of_value(loads(usage_from.raw))
+
+    def _learn_element(self, element: Element, delta: Delta) -> None:
+        array, key = self._array, TEXT_KEYS.get((self.protocol, self.operation))
+        if array is None or array.template is not None or element.raw is None or key is None:
+            return
+        if delta._replace(output_tokens=None, reasoning_tokens=None) == VISIBLE:
+            array.template = ElementTemplate.learn(element.raw, key)
 
     def _usage_of(self, frame: bytes) -> None:
         """The token counts of a counted frame (its output is counted already)."""
         for event, data in SSESplitter.frames(frame):
-            delta = classify_event(self.protocol, self.operation, event, data)
-            if delta.output_tokens is not None:
-                self.output_tokens = delta.output_tokens
-            if delta.reasoning_tokens is not None:
-                self.reasoning_tokens = delta.reasoning_tokens
+            self._usage_of_value(loads(data), event)
+
+    def _usage_of_value(self, value: Any, event: str | None = None) -> None:
+        delta = classify_object(self.protocol, self.operation, event, value)
+        if delta.output_tokens is not None:
+            self.output_tokens = delta.output_tokens
+        if delta.reasoning_tokens is not None:
+            self.reasoning_tokens = delta.reasoning_tokens
 
     def _decode(self, block: bytes, time: float) -> None:
         for event, data in SSESplitter.frames(block):

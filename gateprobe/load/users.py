@@ -24,7 +24,7 @@ from locust import task
 from locust.contrib.fasthttp import FastHttpUser
 from locust.exception import CatchResponseError
 
-from gateprobe.load.framing import ChunkTemplate
+from gateprobe.load.framing import ChunkTemplate, ElementTemplate
 from gateprobe.load.metrics import RequestTimer
 from gateprobe.load.profile import RequestSpec
 from gateprobe.protocol import build_request
@@ -113,7 +113,7 @@ class LLMUser(FastHttpUser):
         self._headers = headers
         self._body = body or b""
         self._stream = built.stream
-        self._template: ChunkTemplate | None = None  # the last stream's, for the next
+        self._template: ChunkTemplate | ElementTemplate | None = None  # the last stream's
         self._request_event = self.environment.events.request
         self._request_id_header = self.runtime.settings.target.dialect.request_id_header
 

@@ -8,8 +8,10 @@ import itertools
 import json
 import random
 
+import pytest
+
 from gateprobe.load.classify import classify_event
-from gateprobe.load.framing import ChunkTemplate
+from gateprobe.load.framing import ChunkTemplate, ElementTemplate
 from gateprobe.load.metrics import RequestTimer
 from gateprobe.sse import JsonArrayParser, SSEParser
 
@@ -56,21 +58,27 @@ def test_a_run_with_another_frame_is_not_counted() -> None:
     assert template.count(empty + frame("chatcmpl-1", 1700000000, "b")) == 1
 
 
-def gemini_element(rng: random.Random, last: bool) -> dict[str, object]:
-    text = rng.choice(["a", "b c", 'q "}", ', "}]", "\\", "", "{[", "é"])
+def gemini_element(
+    rng: random.Random, last: bool, count: int = 3, response_id: str = "r"
+) -> dict[str, object]:
+    text = rng.choice(["a", "b c", 'q "}", ', "}]", "\\", "", "{[", "é", "\u2028x"])
     candidate: dict[str, object] = {"content": {"role": "model", "parts": [{"text": text}]}}
     if rng.random() < 0.1:
         candidate["content"] = {"parts": [{"text": "t", "thought": True}]}
     if last:
         candidate["finishReason"] = "STOP"
-    return {"candidates": [candidate], "usageMetadata": {"candidatesTokenCount": 3}}
+    usage = {"promptTokenCount": 8, "candidatesTokenCount": count}
+    return {"candidates": [candidate], "usageMetadata": usage, "responseId": response_id}
 
 
-def reference_array(body: bytes, cuts: list[int]) -> tuple[list[float], bool, str | None]:
+def reference_array(
+    body: bytes, cuts: list[int]
+) -> tuple[list[float], bool, str | None, int | None]:
     """What JsonArrayParser and a JSON decode per element say."""
     parser = JsonArrayParser()
     times: list[float] = []
     done = False
+    tokens: int | None = None
     pieces = split(body, cuts)
     for index, piece in enumerate(pieces):
         for element in parser.feed(piece, float(index)):
@@ -78,7 +86,8 @@ def reference_array(body: bytes, cuts: list[int]) -> tuple[list[float], bool, st
             if delta.visible:
                 times.append(float(index))
             done = done or delta.done
-    return times, done, parser.close(float(len(pieces)))
+            tokens = delta.output_tokens if delta.output_tokens is not None else tokens
+    return times, done, parser.close(float(len(pieces))), tokens
 
 
 def split(data: bytes, cuts: list[int]) -> list[bytes]:
@@ -86,14 +95,27 @@ def split(data: bytes, cuts: list[int]) -> list[bytes]:
     return [data[a:b] for a, b in itertools.pairwise(edges)]
 
 
-def test_the_array_splitter_agrees_with_the_complete_parser() -> None:
+def test_the_array_splitter_agrees_with_the_complete_parser(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     """Compact and pretty-printed Gemini arrays, cut anywhere, and broken ones (unclosed,
     stray bytes, an element that is not an object or not JSON): the same visible events at
     the same reads, and the same verdict at the end."""
     rng = random.Random(5)
+    carried = None
+    counted: list[bool] = []  # elements matched by a template, so never decoded
+    match = ElementTemplate.match
+
+    def counting_match(self: ElementTemplate, raw: bytearray, at: int) -> object:
+        found = match(self, raw, at)
+        counted.append(found is not None)
+        return found
+
+    monkeypatch.setattr(ElementTemplate, "match", counting_match)
     for trial in range(500):
-        count = rng.randint(0, 8)
-        elements = [gemini_element(rng, i == count - 1) for i in range(count)]
+        count = rng.randint(0, 12)
+        ident = f"resp-{trial}"
+        elements = [gemini_element(rng, i == count - 1, i + 1, ident) for i in range(count)]
         indent = rng.choice([None, 2])
         texts = [json.dumps(e, indent=indent).encode() for e in elements]
         body = b"[" + rng.choice([b",", b"\r\n,", b",\n"]).join(texts) + b"]"
@@ -109,18 +131,20 @@ def test_the_array_splitter_agrees_with_the_complete_parser() -> None:
         elif damage < 0.25 and count:
             body = body.replace(b'"STOP"', b"STOP")
         cuts = rng.sample(range(1, len(body)), k=min(max(0, len(body) - 1), rng.randint(0, 8)))
-        timer = RequestTimer("gemini", "chat", "array", start=0.0)
+        timer = RequestTimer("gemini", "chat", "array", start=0.0, template=carried)
         pieces = split(body, cuts)
         for index, piece in enumerate(pieces):
             timer.feed(piece, float(index))
         record = timer.finish(float(len(pieces)), 200)
-        times, done, problem = reference_array(body, cuts)
+        times, done, problem, tokens = reference_array(body, cuts)
         assert timer.visible_times == times, (trial, body, cuts)
-        assert timer.done == done, (trial, body)
+        assert timer.done == done and timer.output_tokens == tokens, (trial, body)
+        carried = timer.template or carried
         if problem is None and not done:
             assert record["error_class"] in (None, "in_band_error"), (trial, body)
         elif problem is not None and record["error_class"] != "in_band_error":
             assert record["error"] == problem, (trial, body, record)
+    assert sum(counted) > 500  # the template path was taken, across streams
 
 
 def anthropic_event(kind: str, body: dict[str, object]) -> bytes:
@@ -206,8 +230,14 @@ def test_gemini_sse_counted_by_template_agrees_with_the_complete_parser() -> Non
     for trial in range(400):
         response_id = f"resp{trial}" * rng.randint(1, 3)
 
+        separators = (", ", ": ") if trial % 2 else (",", ":")  # the real API spaces them
+
         def chunk(
-            part: dict[str, object], count: int, response_id: str = response_id, **candidate: object
+            part: dict[str, object],
+            count: int,
+            response_id: str = response_id,
+            separators: tuple[str, str] = separators,
+            **candidate: object,
         ) -> bytes:
             body = {
                 "candidates": [{"content": {"role": "model", "parts": [part]}, "index": 0,
@@ -216,7 +246,7 @@ def test_gemini_sse_counted_by_template_agrees_with_the_complete_parser() -> Non
                                   "totalTokenCount": 8 + count},
                 "modelVersion": "gemini-x", "responseId": response_id,
             }  # fmt: skip
-            return f"data: {json.dumps(body, separators=(',', ':'))}\n\n".encode()
+            return f"data: {json.dumps(body, separators=separators)}\n\n".encode()
 
         frames = []
         for count in range(1, rng.randint(1, 25)):
