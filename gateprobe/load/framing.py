@@ -38,6 +38,10 @@ TEXT_KEYS = {
     ("anthropic", "chat"): b'"text"',
     ("gemini", "chat"): b'"text"',
 }
+# a key's non-empty text value, spaced or not (the real Gemini API spaces its JSON)
+_TEXT_MARKERS = {
+    key: re.compile(re.escape(key) + rb'[ \t]*:[ \t]*"(?!")') for key in set(TEXT_KEYS.values())
+}
 # in a template's suffix, the values that may change: numbers, and ids and random padding
 _SUFFIX_HOLES = re.compile(
     rb'":[ \t]*(-?[0-9][0-9.eE+-]*)|"(?:responseId|id|obfuscation)":[ \t]*"([^"\\\\]*)'
@@ -180,6 +184,7 @@ class ChunkTemplate:
         "prefix",
         "quotes",
         "suffix",
+        "usage",
         "varies",
     )
 
@@ -204,7 +209,8 @@ class ChunkTemplate:
         # a frame, the first of the suffix ends the text
         heads = _around_holes(prefix, _PREFIX_HOLES)
         tails = [piece for piece in _around_holes(suffix, _SUFFIX_HOLES) if b'"' in piece]
-        self.varies = usage or tails != [suffix] or len(heads) > 1
+        self.varies = tails != [suffix] or len(heads) > 1  # it has holes
+        self.usage = usage
         self._anchor = heads[0]
         self._text_end = tails[0]
         self._text_edge = heads[-1] + tails[0]  # the frames with an empty text
@@ -222,7 +228,7 @@ class ChunkTemplate:
         if key is None:
             return None
         # the first non-empty text (not a role or start event), spaced or not (Gemini)
-        found = re.compile(re.escape(key) + rb'[ \t]*:[ \t]*"(?!")').search(block)
+        found = _TEXT_MARKERS[key].search(block)
         if found is None:
             return None
         at, text_at = found.start(), found.end()
@@ -261,7 +267,7 @@ class ChunkTemplate:
         prefix = match.group(0)
         if prefix == self.prefix:
             return self
-        return ChunkTemplate(prefix, self.suffix, pattern, usage=self.varies)
+        return ChunkTemplate(prefix, self.suffix, pattern, usage=self.usage)
 
     def span(
         self, block: bytes, around_limit: int | None = None
@@ -370,7 +376,7 @@ class ElementTemplate:
     @classmethod
     def learn(cls, element: bytes, key: bytes) -> ElementTemplate | None:
         """The template of an element already known to carry visible text only."""
-        found = re.compile(re.escape(key) + rb'[ \t]*:[ \t]*"').search(element)
+        found = _TEXT_MARKERS[key].search(element)
         if found is None or element.count(key) != 1:
             return None
         text = found.end()
@@ -476,7 +482,9 @@ class ArraySplitter:
                     element = self._element(at)
                     if element is None:
                         return out  # not complete yet
-                    out.append(Element(value=element, raw=bytes(raw[at : self._at])))
+                    # its bytes only while there is no template to learn from them
+                    piece = bytes(raw[at : self._at]) if self.template is None else None
+                    out.append(Element(value=element, raw=piece))
                 self._emitted += 1
                 self._state = "after"
             elif state in ("first", "after") and byte == 0x5D:  # ]

@@ -63,8 +63,8 @@ class RequestTimer:
         start: float,
         template: ChunkTemplate | ElementTemplate | None = None,
     ) -> None:
-        """``template``: the ``template`` of an earlier stream of the same request, recalled
-        instead of learned again (see ``ChunkTemplate.recall``)."""
+        """``template``: the ``template`` of an earlier stream of the same request, used
+        instead of learning one again (see ChunkTemplate and ElementTemplate)."""
         self.protocol = protocol
         self.operation = operation
         self.stream = stream
@@ -125,7 +125,7 @@ class RequestTimer:
             if visible:  # every event of one read has the same time: the order is kept
                 self.visible_times.extend(itertools.repeat(time, visible))
             template = self._chunk_template
-            if template is not None and template.varies:  # Gemini: usage in every chunk
+            if template is not None and template.usage:  # Gemini: usage in every chunk
                 self._usage_of(template.last_frame(complete[first:end]))
             if end < len(complete):
                 self._decode(complete[end:], time)

@@ -41,8 +41,8 @@ MOCK_LAG_FLOOR_MS = 2.0  # below this the mock's loop lag never explains a laten
 # an unfinished request in flight longer than this many times the completed requests' e2e
 # p99 (and at least the floor) points at a hang
 HANG_FACTOR = 3.0
-PROGRESS_SAMPLE = 1000  # requests the progress line's rolling percentiles are taken over
 HANG_FLOOR_MS = 1000.0
+PROGRESS_SAMPLE = 1000  # requests the progress line's rolling percentiles are taken over
 logger = logging.getLogger("gateprobe.load")
 
 

@@ -116,10 +116,7 @@ class LLMUser(FastHttpUser):
         self._template: ChunkTemplate | ElementTemplate | None = None  # the last stream's
         self._request_event = self.environment.events.request
         self._request_id_header = self.runtime.settings.target.dialect.request_id_header
-
-    @property
-    def _total_timeout(self) -> float:
-        return float(self.runtime.settings.target.limits.total)
+        self._total_timeout = float(self.runtime.settings.target.limits.total)
 
     def wait_time(self) -> float:
         return float(self.runtime.settings.profile.load.think_time)
