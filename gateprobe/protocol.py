@@ -7,6 +7,7 @@ give a raw ``method`` and ``path``; then only auth and headers come from here.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -17,6 +18,9 @@ from gateprobe.target import PROTOCOLS, Target
 __all__ = ["BuiltRequest", "build_request"]
 
 ANTHROPIC_VERSION = "2023-06-01"
+DIRECTIVES_HEADER = "x-gateprobe-directives"
+# One mock directive: a name and a number (error-503, itl-20), or a bare word (hang).
+_DIRECTIVE = re.compile(r"[a-z][a-z-]*(-\d+(\.\d+)?)?")
 PROMPT = "Say hello in five words."
 
 
@@ -85,6 +89,9 @@ class BuiltRequest:
     stream: str | None  # None, "sse" or "array"
     secret: str | None  # the key sent, so checks can look for it in answers
     disconnect_after_events: int | None = None  # hang up after this many stream events
+    fault: str | None = None  # the upstream directives this request carries ("error-503")
+    operation: str | None = None
+    read_timeout: float | None = None  # overrides the target's read limit for this request
 
 
 def build_request(spec: Mapping[str, Any], target: Target) -> BuiltRequest:
@@ -93,8 +100,9 @@ def build_request(spec: Mapping[str, Any], target: Target) -> BuiltRequest:
     if protocol is not None and protocol not in PROTOCOLS:
         raise UsageError(f"unknown protocol {protocol!r} (known: {', '.join(PROTOCOLS)})")
     stream_flag = spec.get("stream", False)
+    fault = _fault_tokens(spec.get("fault"))
     # Header names are kept lower-case, so an override or a removal hits whatever case it names.
-    headers: dict[str, str] = {k.lower(): v for k, v in target.headers.items()}
+    headers: dict[str, str] = {k.lower(): v for k, v in target.headers_for(protocol).items()}
     query: dict[str, str] = {str(k): str(v) for k, v in (spec.get("query") or {}).items()}
     json_body: Any = None
     content: bytes | None = None
@@ -111,6 +119,8 @@ def build_request(spec: Mapping[str, Any], target: Target) -> BuiltRequest:
         model = spec.get("model") or target.model(capability, protocol) or ""
         # model_suffix carries the mock's directives (--error-503) onto whichever model
         model = f"{model}{spec.get('model_suffix') or ''}"
+        if fault and target.directives == "model":
+            model += "".join(f"--{token}" for token in fault)
         method = spec.get("method") or operation.method
         path = target.paths[protocol] + operation.path.replace("{model}", str(model))
         if operation.body is not None:
@@ -151,6 +161,9 @@ def build_request(spec: Mapping[str, Any], target: Target) -> BuiltRequest:
             headers.pop(str(name).lower(), None)
         else:
             headers[str(name).lower()] = str(value)
+    if fault and (target.directives == "header" or "operation" not in spec):
+        # a raw path has no model to carry them: the header is the only way
+        headers[DIRECTIVES_HEADER] = ",".join(fault)
     if query:
         from urllib.parse import urlencode
 
@@ -164,8 +177,44 @@ def build_request(spec: Mapping[str, Any], target: Target) -> BuiltRequest:
                 f"disconnect_after_events must be a whole number, got {disconnect!r}"
             ) from None
     return BuiltRequest(
-        method, path, headers, json_body, content, protocol, stream, secret, disconnect
+        method,
+        path,
+        headers,
+        json_body,
+        content,
+        protocol,
+        stream,
+        secret,
+        disconnect,
+        fault=",".join(fault) or None,
+        operation=spec.get("operation"),
+        read_timeout=_seconds(spec.get("read_timeout"), "read_timeout"),
     )
+
+
+def _fault_tokens(value: Any) -> list[str]:
+    """``"chunks-8, fail-after-3"`` -> ``["chunks-8", "fail-after-3"]``."""
+    if value is None:
+        return []
+    tokens = [t.strip() for t in str(value).split(",") if t.strip()]
+    for token in tokens:
+        if not _DIRECTIVE.fullmatch(token):
+            raise UsageError(
+                f"fault: {token!r} is not a directive (error-503, fail-after-3, hang, ...)"
+            )
+    return tokens
+
+
+def _seconds(value: Any, name: str) -> float | None:
+    if value is None:
+        return None
+    try:
+        seconds = float(value)
+    except (TypeError, ValueError):
+        raise UsageError(f"{name} must be a number of seconds, got {value!r}") from None
+    if seconds <= 0:
+        raise UsageError(f"{name} must be positive, got {value!r}")
+    return seconds
 
 
 def _padded(body: Any, size: Any) -> dict[str, Any]:

@@ -8,6 +8,7 @@ behaviour: transport failures are failed checks named ``transport``.
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import json
 import time
@@ -17,9 +18,11 @@ from typing import Any
 
 import httpx
 
+from gateprobe.capabilities import describe_missing
 from gateprobe.checks import REGISTRY, CheckContext
 from gateprobe.checks._registry import Prelude, prepare, unavailable_reason
 from gateprobe.errors import CheckFailed, UsageError
+from gateprobe.fault_delivery import delivery_problem
 from gateprobe.http import Exchange, exchange
 from gateprobe.protocol import BuiltRequest, build_request
 from gateprobe.scenario import Instance, Step
@@ -83,8 +86,8 @@ def skip_reason(instance: Instance, target: Target) -> str | None:
             name = str(render(capability, params))
         except TemplateError:
             name = capability
-        if name not in target.capabilities:
-            return f"capability {name!r} not claimed by target {target.name!r}"
+        if not target.claims(name):
+            return describe_missing(name, target.name)
     kinds = {str(render(k, params)) for k in scenario.key_kinds}
     for step in scenario.steps:
         kinds |= _step_key_kinds(step, params)
@@ -144,7 +147,9 @@ def send_built(built: BuiltRequest, target: Target, client: httpx.Client) -> Exc
         headers=built.headers,
         json_body=built.json_body,
         content=built.content,
-        limits=target.limits,
+        limits=target.limits
+        if built.read_timeout is None
+        else dataclasses.replace(target.limits, read=built.read_timeout),
         json_array_stream=built.stream == "array",
         disconnect_after_events=built.disconnect_after_events,
     )
@@ -173,6 +178,14 @@ def run_instance(instance: Instance, target: Target, client: httpx.Client) -> Ou
             break
         record.request = built
         call = functools.partial(send, target=target, client=client)
+        if built.fault is not None:
+            problem = delivery_problem(
+                spec, built, target.name, target.base_url, target.directives, call
+            )
+            if problem is not None:
+                records.pop()
+                elapsed = time.perf_counter() - started
+                return Outcome("skip", problem, steps=records, values=values, duration=elapsed)
         prelude = Prelude(target, scenario.id, built, call)
         try:  # checks that compare before and after (a balance) read "before" now
             before = prepare(expect, prelude)

@@ -26,6 +26,13 @@ __all__ = ["PROTOCOLS", "Deviation", "Dialect", "Target", "load_target"]
 
 PROTOCOLS = ("openai", "anthropic", "gemini")
 DEFAULT_PATHS = {"openai": "/v1", "anthropic": "/v1", "gemini": "/v1beta"}
+CREDENTIAL_FORMS = ("bearer", "x-api-key", "x-goog-api-key", "query")
+# The forms the seeds document: new-api reads Authorization on /v1/messages too.
+DEFAULT_CREDENTIALS: Mapping[str, tuple[str, ...]] = {
+    "openai": ("bearer",),
+    "anthropic": ("x-api-key", "bearer"),
+    "gemini": ("x-goog-api-key", "query"),
+}
 _ENV = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
 
 
@@ -71,6 +78,35 @@ class Target:
     slo: Mapping[str, float] = field(default_factory=dict)
     provision: str = "none"
     description: str = ""
+    # How the upstream's fault directives travel: in the model name (every gateway forwards
+    # it) or in the x-gateprobe-directives header (only where the gateway forwards headers).
+    directives: str = "model"
+    auth_required: bool = True  # False: the gateway checks no key of its own (Portkey OSS)
+    # Credential forms accepted per protocol ("anthropic" -> ("x-api-key", "bearer")).
+    credentials: Mapping[str, tuple[str, ...]] = field(
+        default_factory=lambda: dict(DEFAULT_CREDENTIALS)
+    )
+    protocol_headers: Mapping[str, Mapping[str, str]] = field(default_factory=dict)
+
+    def headers_for(self, protocol: str | None) -> dict[str, str]:
+        """The extra headers of every request, then those of ``protocol``'s routes."""
+        extra = self.protocol_headers.get(protocol or "", {})
+        return {**self.headers, **extra}
+
+    def claims(self, capability: str) -> bool:
+        """Whether the target claims ``capability``, listed or implied by its profile."""
+        return capability in self.capabilities or capability in self.implied_capabilities()
+
+    def implied_capabilities(self) -> frozenset[str]:
+        """What the profile's other fields say: accepted credential forms, authentication."""
+        implied = {
+            f"auth.{protocol}.{form}"
+            for protocol, forms in self.credentials.items()
+            for form in forms
+        }
+        if self.auth_required:
+            implied.add("auth.keys")
+        return frozenset(implied)
 
     def key(self, kind: str) -> str | None:
         return self.keys.get(kind)
@@ -97,7 +133,9 @@ class Target:
             "models": {
                 k: (dict(v) if isinstance(v, Mapping) else v) for k, v in self.models.items()
             },
-            "capabilities": sorted(self.capabilities),
+            "capabilities": sorted(self.capabilities | self.implied_capabilities()),
+            "directives": self.directives,
+            "auth_required": self.auth_required,
             "dialect": {
                 "insufficient_quota_status": self.dialect.insufficient_quota_status,
                 "unknown_model_status": self.dialect.unknown_model_status,
@@ -200,6 +238,18 @@ def load_target(
         name: _expand_env(value, env, where(f"headers.{name}"))
         for name, value in (data.get("headers") or {}).items()
     }
+    protocol_headers = {
+        protocol: {
+            name.lower(): _expand_env(value, env, where(f"protocol_headers.{protocol}.{name}"))
+            for name, value in values.items()
+        }
+        for protocol, values in (data.get("protocol_headers") or {}).items()
+    }
+    auth = data.get("auth") or {}
+    credentials = dict(DEFAULT_CREDENTIALS)
+    credentials.update(
+        {protocol: tuple(forms) for protocol, forms in (auth.get("credentials") or {}).items()}
+    )
     dialect_data = data.get("dialect") or {}
     envelope = {p: p for p in PROTOCOLS}
     envelope.update(dialect_data.get("error_envelope") or {})
@@ -214,6 +264,15 @@ def load_target(
         usage_chunk_by_default=dialect_data.get("usage_chunk_by_default", False),
         request_id_header=dialect_data.get("request_id_header", "x-request-id").lower(),
     )
+    from gateprobe.capabilities import unknown
+
+    for name in unknown(data.get("capabilities") or ()):
+        raise UsageError(
+            f"unknown capability {name!r} (docs/capabilities.md lists them)",
+            file=source,
+            line=doc.line_of("capabilities"),
+            field="capabilities",
+        )
     timeouts = data.get("timeouts") or {}
     limits = Limits(
         connect=float(timeouts.get("connect", 5.0)),
@@ -241,4 +300,8 @@ def load_target(
         slo=dict(data.get("slo") or {}),
         provision=data.get("provision", "none"),
         description=data.get("description", ""),
+        directives=data.get("directives", "model"),
+        auth_required=bool(auth.get("required", True)),
+        credentials=credentials,
+        protocol_headers=protocol_headers,
     )

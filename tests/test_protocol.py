@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
@@ -394,3 +395,51 @@ def test_an_unknown_operation_lists_the_known_ones() -> None:
     with pytest.raises(UsageError) as info:
         build(protocol="gemini", operation="rerank")
     assert str(info.value) == "unknown gemini operation 'rerank' (known: chat, models, model)"
+
+
+# -- faults and per-step timeouts ------------------------------------------------------------
+
+
+def test_a_fault_travels_in_the_model_name_by_default() -> None:
+    built = build(protocol="openai", operation="chat", fault="chunks-8, fail-after-3")
+    assert built.json_body["model"] == "gpt-4o-mini--chunks-8--fail-after-3"
+    assert "x-gateprobe-directives" not in built.headers
+    assert built.fault == "chunks-8,fail-after-3"
+    gemini = build(protocol="gemini", operation="chat", stream=True, fault="error-503")
+    assert "/models/gem-2--error-503:streamGenerateContent" in gemini.url
+
+
+def test_a_fault_travels_in_the_header_when_the_profile_says_so() -> None:
+    target = dataclasses.replace(TARGET, directives="header")
+    built = build_request({"protocol": "openai", "operation": "chat", "fault": "hang"}, target)
+    assert built.json_body["model"] == "gpt-4o-mini"
+    assert built.headers["x-gateprobe-directives"] == "hang"
+
+
+def test_a_raw_path_step_carries_its_fault_in_the_header() -> None:
+    built = build(protocol="openai", method="POST", path="{prefix}/chat/completions", fault="x-1")
+    assert built.headers["x-gateprobe-directives"] == "x-1"
+
+
+@pytest.mark.parametrize("fault", ["error 503", "--error-503", "ERROR-503", "chunks-8;hang"])
+def test_a_malformed_fault_is_a_usage_error(fault: str) -> None:
+    with pytest.raises(UsageError, match="is not a directive"):
+        build(protocol="openai", operation="chat", fault=fault)
+
+
+def test_read_timeout_is_carried_and_validated() -> None:
+    assert build(protocol="openai", operation="chat", read_timeout="2.5").read_timeout == 2.5
+    assert build(protocol="openai", operation="chat").read_timeout is None
+    for bad in ("soon", 0, -1):
+        with pytest.raises(UsageError, match="read_timeout"):
+            build(protocol="openai", operation="chat", read_timeout=bad)
+
+
+def test_protocol_headers_apply_to_their_protocol_only() -> None:
+    target = dataclasses.replace(
+        TARGET, protocol_headers={"anthropic": {"x-portkey-provider": "anthropic"}}
+    )
+    claude = build_request({"protocol": "anthropic", "operation": "chat"}, target)
+    openai = build_request({"protocol": "openai", "operation": "chat"}, target)
+    assert claude.headers["x-portkey-provider"] == "anthropic"
+    assert openai.headers["x-portkey-provider"] == "openai"

@@ -358,3 +358,51 @@ def test_the_first_matching_deviation_wins() -> None:
     found = target.deviation("auth.x", "status")
     assert found is not None and found.reason == "first"
     assert Deviation("*", None, "all").matches("anything.at_all", "json")
+
+
+# -- profile vocabulary: authentication, credentials, directives, per-protocol headers -------
+
+
+def test_auth_credentials_and_directives_are_read(tmp_path: Path) -> None:
+    path = write(
+        tmp_path,
+        MINIMAL
+        + textwrap.dedent(
+            """\
+        auth:
+          required: false
+          credentials: {anthropic: [x-api-key]}
+        directives: header
+        headers: {x-portkey-provider: openai}
+        protocol_headers:
+          anthropic: {X-Portkey-Provider: anthropic}
+        """
+        ),
+    )
+    target = load_target(path, {})
+    assert target.auth_required is False and target.directives == "header"
+    assert target.credentials["anthropic"] == ("x-api-key",)
+    assert target.credentials["gemini"] == ("x-goog-api-key", "query")  # the default stays
+    assert not target.claims("auth.keys")
+    assert target.claims("auth.anthropic.x-api-key")
+    assert not target.claims("auth.anthropic.bearer")
+    assert target.headers_for("anthropic") == {"x-portkey-provider": "anthropic"}
+    assert target.headers_for("openai") == {"x-portkey-provider": "openai"}
+
+
+def test_a_default_profile_authenticates_and_takes_the_documented_forms(tmp_path: Path) -> None:
+    target = load_target(write(tmp_path, MINIMAL), {})
+    assert target.auth_required and target.directives == "model"
+    assert target.claims("auth.keys") and target.claims("auth.anthropic.bearer")
+    assert "auth.keys" in target.template_view()["capabilities"]
+
+
+def test_an_unknown_capability_names_file_line_and_field(tmp_path: Path) -> None:
+    path = write(tmp_path, MINIMAL + "capabilities: [openai.chat, openai.chat.strem]\n")
+    error = error_of(path)
+    assert f"{path}:3: capabilities: unknown capability 'openai.chat.strem'" in str(error)
+
+
+def test_an_unknown_directive_delivery_is_refused(tmp_path: Path) -> None:
+    error = error_of(write(tmp_path, MINIMAL + "directives: body\n"))
+    assert "directives" in str(error) and str(error).startswith(str(tmp_path))

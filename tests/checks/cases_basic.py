@@ -73,6 +73,19 @@ CASES: list[Case] = [
         "no x-oneapi-request-id header in the response",
         dialect={"request_id_header": "x-oneapi-request-id"},
     ),
+    Case(
+        "request-id-missing-on-a-claimed-error",
+        "request_id",
+        """\
+        id: selftest.request_id_error
+        title: an error carries the request id when the target claims errors.request_id
+        steps:
+          - request: {protocol: openai, operation: chat, key: "literal:sk-gp-unknown-0123456789abcdef"}
+            expect: {status: 401, request_id: true}
+        """,
+        "no x-oneapi-request-id header in the error response",
+        dialect={"request_id_header": "x-oneapi-request-id"},
+    ),
     # -- json_schema --------------------------------------------------------------------------
     Case(
         "schema-openai-envelope-on-messages",
