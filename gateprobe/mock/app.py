@@ -17,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import contextlib
+import dataclasses
 import json
 import logging
 import time
@@ -47,7 +48,7 @@ from gateprobe.mock.protocols.openai_chat import ChatWriter
 from gateprobe.mock.protocols.openai_media import EmbeddingsWriter, ImagesWriter, RerankWriter
 from gateprobe.mock.protocols.openai_responses import CompactWriter, ResponsesWriter
 from gateprobe.mock.state import MockState
-from gateprobe.mock.upstream import png_image
+from gateprobe.mock.upstream import DirectiveError, png_image, split_model
 
 __all__ = ["MockGateway"]
 
@@ -340,25 +341,32 @@ class MockGateway:
         visible = state.visible_models(
             key.config.variant if key else None, key.config.models if key else None
         )
+        listed = state.listed(visible, protocol)
         if path_model is None:
             body = (
-                catalog.gemini_list(visible)
+                catalog.gemini_list(listed)
                 if gemini
-                else catalog.anthropic_list(visible)
+                else catalog.anthropic_list(listed)
                 if anthropic
-                else catalog.openai_list(visible)
+                else catalog.openai_list(listed)
             )
             await self._json(send, request_id, body, protocol)
             return
         wanted = path_model.removeprefix("models/")
         log["model"] = wanted
-        found = next((m for m in visible if m.id == wanted and protocol in m.protocols), None)
-        if found is None and state.config.mode == "upstream":
-            found = state.model(wanted)
+        base = wanted
+        if state.config.mode == "upstream":
+            # the name a gateway forwards may carry directives: the model is the part before;
+            # directives that do not parse make it no name of the catalog (a 404 below)
+            with contextlib.suppress(DirectiveError):
+                base = split_model(wanted)[0]
+        found = next((m for m in listed if m.id == base), None)
         if found is None:
             raise GatewayError(
                 404, "model_not_found", f"The model '{wanted}' does not exist", param="model"
             )
+        if found.id != wanted:
+            found = dataclasses.replace(found, id=wanted)  # answered under the name asked
         body = catalog.gemini_model(found) if gemini else catalog.openai_model(found)
         await self._json(send, request_id, body, protocol)
 

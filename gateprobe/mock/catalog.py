@@ -40,16 +40,17 @@ def openai_model(m: ModelConfig) -> dict[str, Any]:
     return {"id": m.id, "object": "model", "created": MODEL_CREATED, "owned_by": m.owned_by}
 
 
+# The list builders take the models to show (``MockState.listed``): they filter nothing.
+
+
 def openai_list(models: list[ModelConfig]) -> dict[str, Any]:
-    return {"object": "list", "data": [openai_model(m) for m in models if "openai" in m.protocols]}
+    return {"object": "list", "data": [openai_model(m) for m in models]}
 
 
 def anthropic_list(models: list[ModelConfig]) -> dict[str, Any]:
     created = datetime.fromtimestamp(MODEL_CREATED, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
     data = [
-        {"type": "model", "id": m.id, "display_name": m.id, "created_at": created}
-        for m in models
-        if "anthropic" in m.protocols
+        {"type": "model", "id": m.id, "display_name": m.id, "created_at": created} for m in models
     ]
     return {
         "data": data,
@@ -75,7 +76,7 @@ def gemini_model(m: ModelConfig) -> dict[str, Any]:
 
 
 def gemini_list(models: list[ModelConfig]) -> dict[str, Any]:
-    return {"models": [gemini_model(m) for m in models if "gemini" in m.protocols]}
+    return {"models": [gemini_model(m) for m in models]}
 
 
 def status(state: MockState, request: Request) -> dict[str, Any]:

@@ -342,11 +342,7 @@ def _resolve(
         except (DirectiveError, ValueError) as exc:
             raise GatewayError(400, "invalid_directive", str(exc)) from None
     model = state.model(base)
-    if (
-        model is None
-        or protocol not in model.protocols
-        or spec.capability not in model.capabilities
-    ):
+    if model is None or not state.serves(model, protocol, spec.capability):
         raise _not_found(spec)
     if key is not None:
         if (

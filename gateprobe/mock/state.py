@@ -23,17 +23,10 @@ from gateprobe.mock.usage import RateLimiter, UsageLog
 
 __all__ = ["LoopLag", "MockState", "ResultCache", "ScheduledFault"]
 
-# What an unknown model looks like in upstream mode, where every name is served.
-UPSTREAM_MODEL_CAPS = (
-    "chat",
-    "responses",
-    "embeddings",
-    "images",
-    "rerank",
-    "tools",
-    "json",
-    "reasoning",
-)
+# Capabilities one generating model serves in upstream mode: a gateway in front may turn a
+# chat call into a Responses call (LiteLLM sends Anthropic /v1/messages upstream to
+# /v1/responses) and keeps the client's model name, so a provider serving one serves both.
+GENERATING = frozenset(("chat", "responses"))
 
 
 @dataclass
@@ -185,10 +178,36 @@ class MockState:
     # -- models --------------------------------------------------------------------------
 
     def model(self, name: str) -> ModelConfig | None:
-        found = self.models.get(name)
-        if found is None and self.config.mode == "upstream":
-            return ModelConfig(id=name, capabilities=UPSTREAM_MODEL_CAPS)
-        return found
+        """The catalog's model named ``name`` (without directives), or None, in either mode."""
+        return self.models.get(name)
+
+    def serves(self, model: ModelConfig, protocol: str, capability: str) -> bool:
+        """Whether a ``capability`` call on a route of ``protocol`` may use ``model``.
+
+        A gateway offers a model on the protocols it configures. Upstream mode is a provider
+        behind a gateway that translates protocols and keeps the client's model name (LiteLLM
+        sends Gemini-format calls upstream as chat completions), so there only the capability
+        counts: a chat model answers on every chat-like route.
+        """
+        caps = model.capabilities
+        if self.config.mode == "upstream":
+            if capability in GENERATING:
+                return not GENERATING.isdisjoint(caps)
+            return capability in caps
+        return protocol in model.protocols and capability in caps
+
+    def listed(self, visible: list[ModelConfig], protocol: str) -> list[ModelConfig]:
+        """Which of ``visible`` the model list (and lookup) of ``protocol`` shows.
+
+        Upstream mode shows what that protocol's routes serve: the OpenAI list is the whole
+        catalog (each model callable on the route of its capability); the Anthropic and
+        Gemini ones, whose routes only generate, the chat models.
+        """
+        if self.config.mode != "upstream":
+            return [m for m in visible if protocol in m.protocols]
+        if protocol == "openai":
+            return visible
+        return [m for m in visible if not GENERATING.isdisjoint(m.capabilities)]
 
     def visible_models(
         self, variant: str | None, allow: tuple[str, ...] | None

@@ -411,36 +411,42 @@ def test_scheduled_fault_mid_stream_and_validation(client: httpx.Client) -> None
 # -- upstream mode --------------------------------------------------------------------------
 
 
-def test_upstream_mode_accepts_any_key_and_model(mock_factory: Callable[..., MockServer]) -> None:
+def test_upstream_mode_accepts_any_key_and_serves_its_catalog(
+    mock_factory: Callable[..., MockServer],
+) -> None:
     server = mock_factory(mode="upstream")
     with httpx.Client(base_url=server.url, timeout=10.0) as c:
         before = ledger_view(c)
-        no_key = c.post(CHAT, json=chat_body("some-unknown-model"))
+        no_key = c.post(CHAT, json=chat_body("o3-mini"))
         assert no_key.status_code == 200
-        assert no_key.json()["model"] == "some-unknown-model"
+        assert no_key.json()["model"] == "o3-mini"
         any_key = c.post(CHAT, json=chat_body(), headers={"Authorization": "Bearer sk-whatever"})
         assert any_key.status_code == 200
+        # a chat model of the catalog on every protocol's route (test_upstream_mode.py)
         anthropic = c.post(
             "/v1/messages",
-            json=claude_body("made-up-claude"),
+            json=claude_body("gemini-2.5-flash"),
             headers={"x-api-key": "junk", "anthropic-version": "2023-06-01"},
         )
         assert anthropic.status_code == 200
-        assert anthropic.json()["model"] == "made-up-claude"
-        gemini = c.post(gemini_path("made-up-gemini", stream=True), json=gemini_body())
+        assert anthropic.json()["model"] == "gemini-2.5-flash"
+        gemini = c.post(gemini_path("claude-sonnet-4-5", stream=True), json=gemini_body())
         assert gemini.status_code == 200
         assert json.loads(gemini.content)[-1]["candidates"][0]["finishReason"] == "STOP"
-        model = c.get("/v1/models/another-unknown-model")
+        model = c.get("/v1/models/o3-mini")
         assert model.status_code == 200
         # directives still work in upstream mode
-        failing = c.post(CHAT, json=chat_body("anything--error-500"))
+        failing = c.post(CHAT, json=chat_body("gpt-4o-mini--error-500"))
         assert failing.status_code == 500
+        # a name outside the catalog is refused as a provider refuses it
+        unknown = c.post(CHAT, json=chat_body("some-unknown-model"))
+        assert unknown.status_code == 404
         after = ledger_view(c)
         assert after == before  # no quota charged anywhere
         records = c.get("/_gateprobe/usage", headers=ADMIN).json()["records"]
-        calls = [r for r in records if r["path"] != "/v1/models/another-unknown-model"]
-        assert len(calls) == 5
+        calls = [r for r in records if r["path"] != "/v1/models/o3-mini"]
+        assert len(calls) == 6
         assert all(r["key"] is None for r in calls)
-        assert [r["status"] for r in calls] == [200, 200, 200, 200, 500]
+        assert [r["status"] for r in calls] == [200, 200, 200, 200, 500, 404]
         state = c.get("/_gateprobe/state", headers=ADMIN).json()
         assert state["open_reservations"] == 0

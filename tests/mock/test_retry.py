@@ -126,7 +126,7 @@ def test_upstream_mode_fails_the_first_identical_requests_then_answers(
     mock_factory: Callable[..., MockServer],
 ) -> None:
     server = mock_factory(DEFAULT, mode="upstream")
-    body = BODY | {"model": "any-model--fail-attempts-2"}
+    body = BODY | {"model": "gpt-4o-mini--fail-attempts-2"}
     with httpx.Client(base_url=server.url, timeout=10.0) as client:
         statuses = [client.post(CHAT, json=body).status_code for _ in range(4)]
         other = client.post(CHAT, json=body | {"max_tokens": 8}).status_code
