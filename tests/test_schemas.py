@@ -1146,3 +1146,13 @@ def test_schemas_catch_the_openai_envelope_on_messages_defect(
     assert answer.status_code == 400
     assert validation_errors("anthropic/error", answer.json())
     assert_valid("openai/error", answer.json())
+
+
+def test_a_gemini_chunk_may_carry_finish_reason_null_as_proto3_json_allows() -> None:
+    from gateprobe.schemas import validation_errors
+
+    chunk = {"candidates": [{"content": {"parts": [{"text": "hi"}], "role": "model"}}]}
+    chunk["candidates"][0]["finishReason"] = None
+    assert validation_errors("gemini/generate_content_response", chunk) == []
+    chunk["candidates"][0]["finishReason"] = "stop"  # a wrong enum spelling still fails
+    assert validation_errors("gemini/generate_content_response", chunk)
