@@ -151,6 +151,7 @@ def send_built(built: BuiltRequest, target: Target, client: httpx.Client) -> Exc
         if built.read_timeout is None
         else dataclasses.replace(target.limits, read=built.read_timeout),
         json_array_stream=built.stream == "array",
+        sse_stream=built.stream == "sse",
         disconnect_after_events=built.disconnect_after_events,
     )
 

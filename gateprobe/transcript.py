@@ -22,8 +22,7 @@ from typing import Any
 from gateprobe._files import load_documents
 from gateprobe.checks import REGISTRY, CheckContext
 from gateprobe.errors import CheckFailed, UsageError
-from gateprobe.http import Exchange, RequestRecord, finish_stream
-from gateprobe.sse import JsonArrayParser, SSEParser
+from gateprobe.http import Exchange, RequestRecord, finish_stream, stream_parsers
 from gateprobe.target import Dialect, Target
 
 __all__ = ["Reply", "Transcript", "TranscriptResult", "load_transcript", "run_transcript"]
@@ -105,8 +104,7 @@ class Transcript:
             "POST", BASE_URL + path, {"content-type": "application/json"}, json.dumps(body).encode()
         )
         result = Exchange(request, status=self.status, headers=dict(self.headers))
-        sse = SSEParser() if result.content_type == "text/event-stream" else None
-        array = JsonArrayParser() if self.stream == "array" and self.status == 200 else None
+        sse, array = stream_parsers(result, self.stream)
         for at, data in self.chunks:
             if result.ttfb is None:
                 result.ttfb = at

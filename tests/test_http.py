@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+import gzip
+import http.server
+import importlib.util
+import json
 import socket
 import struct
 import threading
 import time
+import zlib
 from collections.abc import Callable, Iterator
 
 import httpx
@@ -13,7 +18,7 @@ import pytest
 from support import bearer
 
 from gateprobe._redact import Redactor
-from gateprobe.http import Exchange, Limits, exchange
+from gateprobe.http import ACCEPT_ENCODING, Exchange, Limits, exchange
 from gateprobe.mock import MockServer
 
 Behaviour = Callable[[socket.socket], None]
@@ -170,7 +175,11 @@ def test_a_real_stream_is_recorded_with_timestamps_and_masked(mock: MockServer) 
     assert result.ttfb is not None and result.events[-1].time > result.events[1].time
     record = result.to_dict(Redactor([secret]))
     assert secret not in repr(record)
-    assert record["request"]["headers"]["Authorization"].startswith("Bearer sk-")
+    sent = record["request"]["headers"]
+    assert sent["authorization"].startswith("Bearer sk-") and secret not in sent["authorization"]
+    # what httpx adds is on the record too: it went on the wire
+    assert {"host", "accept", "accept-encoding", "user-agent", "content-length"} <= set(sent)
+    assert sent["content-length"] == str(len(result.request.body or b""))
 
 
 @pytest.mark.parametrize("path", ["/v1/chat/completions", "/v1beta/models/gemini-2.5-flash:x"])
@@ -207,3 +216,190 @@ def test_redactor_masks_urls_bodies_and_credential_headers() -> None:
     )
     assert masked["x-goog-api-key"] != "unknown-but-sensitive"
     assert "sk-secret-1234" not in masked["x-other"]
+
+
+# -- content codings, against a real HTTP server ---------------------------------------------
+
+ANSWER = {"id": "chatcmpl-1", "object": "chat.completion", "choices": [{"index": 0}]}
+SSE_EVENTS = [json.dumps({"n": n, "text": "word " * 20}) for n in range(4)] + ["[DONE]"]
+
+
+def _sse_gzip_parts() -> list[bytes]:
+    """A gzipped event stream, flushed after every event as a streaming server does."""
+    compressor = zlib.compressobj(wbits=zlib.MAX_WBITS | 16)
+    parts = [
+        compressor.compress(f"data: {data}\n\n".encode()) + compressor.flush(zlib.Z_SYNC_FLUSH)
+        for data in SSE_EVENTS
+    ]
+    return [*parts, compressor.flush()]
+
+
+def _raw_deflate(data: bytes) -> bytes:
+    compressor = zlib.compressobj(wbits=-zlib.MAX_WBITS)
+    return compressor.compress(data) + compressor.flush()
+
+
+# path -> (content type, content encoding, the body's network writes)
+ENCODED: dict[str, tuple[str, str, list[bytes]]] = {
+    "/json-gzip": ("application/json", "gzip", [gzip.compress(json.dumps(ANSWER).encode())]),
+    "/json-deflate": ("application/json", "deflate", [zlib.compress(json.dumps(ANSWER).encode())]),
+    "/json-raw-deflate": (
+        "application/json",
+        "deflate",
+        [_raw_deflate(json.dumps(ANSWER).encode())],
+    ),
+    "/sse-gzip": ("text/event-stream", "gzip", _sse_gzip_parts()),
+    "/sse-gzip-as-json": ("application/json", "gzip", _sse_gzip_parts()),
+    "/corrupt-gzip": ("application/json", "gzip", [b"\x1f\x8b\x08\x00garbage, not deflate"]),
+    "/cut-gzip": ("application/json", "gzip", [gzip.compress(b'{"a": 1}' * 100)[:-12]]),
+    "/unknown": ("application/json", "compress", [b"\x1f\x9d\x90{"]),
+    "/bomb": ("application/json", "gzip", [gzip.compress(b" " * (4 * 1024 * 1024))]),
+    "/json-as-sse": ("application/json", "", [json.dumps(ANSWER).encode()]),
+}
+BROTLI = importlib.util.find_spec("brotli") is not None
+if BROTLI:
+    import brotli
+
+    ENCODED["/json-br"] = ("application/json", "br", [brotli.compress(json.dumps(ANSWER).encode())])
+
+
+class _EncodingHandler(http.server.BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    seen: list[dict[str, str]]  # the request headers as the server received them
+
+    def do_POST(self) -> None:
+        self.seen.append({k.lower(): v for k, v in self.headers.items()})
+        self.rfile.read(int(self.headers.get("content-length", 0)))
+        content_type, encoding, writes = ENCODED[self.path]
+        self.send_response(200)
+        self.send_header("content-type", content_type)
+        if encoding:
+            self.send_header("content-encoding", encoding)
+        self.send_header("transfer-encoding", "chunked")
+        self.end_headers()
+        for part in writes:
+            if part:
+                self.wfile.write(f"{len(part):x}\r\n".encode() + part + b"\r\n")
+                self.wfile.flush()
+                time.sleep(0.02)  # each write its own network read
+        self.wfile.write(b"0\r\n\r\n")
+        self.wfile.flush()
+
+    def log_message(self, format: str, *args: object) -> None:
+        pass
+
+
+@pytest.fixture
+def encoding_server() -> Iterator[tuple[str, list[dict[str, str]]]]:
+    """A server on 127.0.0.1 that answers each path of ENCODED with its encoded body."""
+    seen: list[dict[str, str]] = []
+    handler = type("Handler", (_EncodingHandler,), {"seen": seen})
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_address[1]}", seen
+    server.shutdown()
+    server.server_close()
+    thread.join(5)
+
+
+def _post(url: str, limits: Limits = FAST, **options: bool) -> Exchange:
+    with httpx.Client() as client:
+        return exchange(client, "POST", url, json_body={"model": "m"}, limits=limits, **options)
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/json-gzip",
+        "/json-deflate",
+        "/json-raw-deflate",
+        pytest.param("/json-br", marks=pytest.mark.skipif(not BROTLI, reason="no brotli")),
+    ],
+)
+def test_a_compressed_json_answer_is_decoded(
+    encoding_server: tuple[str, list[dict[str, str]]], path: str
+) -> None:
+    url, seen = encoding_server
+    result = _post(url + path)
+    assert result.ok, result.error
+    assert result.json() == ANSWER
+    # the record keeps what came off the wire: the compressed size, not the decoded one
+    wire = sum(len(part) for part in ENCODED[path][2])
+    assert sum(size for _, size in result.chunks) == wire != len(result.body)
+    # what was asked for is what the server saw, and what the record shows
+    assert seen[-1]["accept-encoding"] == ACCEPT_ENCODING
+    assert result.request.headers["accept-encoding"] == ACCEPT_ENCODING
+
+
+def test_only_decodable_codings_are_asked_for() -> None:
+    offered = [token.strip() for token in ACCEPT_ENCODING.split(",")]
+    assert offered[:2] == ["gzip", "deflate"]
+    assert ("br" in offered) == (importlib.util.find_spec("brotli") is not None)
+    assert ("zstd" in offered) == (importlib.util.find_spec("zstandard") is not None)
+
+
+def test_a_gzipped_event_stream_is_parsed_as_it_arrives(
+    encoding_server: tuple[str, list[dict[str, str]]],
+) -> None:
+    url, _ = encoding_server
+    result = _post(url + "/sse-gzip")
+    assert result.ok and result.stream_problem is None, result.error
+    assert [e.data for e in result.events] == SSE_EVENTS
+    assert result.events[0].raw == f"data: {SSE_EVENTS[0]}"  # the frame as decoded
+    # every event has the time of the network read that completed it, not the body's end
+    times = [e.time for e in result.events]
+    assert times == sorted(times) and times[-1] > times[0]
+    # sizes on the wire: compressed, one per network read
+    assert len(result.chunks) > 1
+    assert sum(size for _, size in result.chunks) == sum(map(len, ENCODED["/sse-gzip"][2]))
+    assert result.body.decode().count("data: ") == len(SSE_EVENTS)
+
+
+@pytest.mark.parametrize(
+    ("path", "words"),
+    [
+        ("/corrupt-gzip", "the gzip data is corrupt"),
+        ("/cut-gzip", "the body ends inside its gzip data"),
+        ("/unknown", "unsupported Content-Encoding 'compress'"),
+    ],
+)
+def test_an_undecodable_body_is_a_transport_error_not_an_exception(
+    encoding_server: tuple[str, list[dict[str, str]]], path: str, words: str
+) -> None:
+    url, _ = encoding_server
+    result = _post(url + path)
+    assert result.status == 200
+    assert result.error is not None and words in result.error, result.error
+    assert result.events == [] and result.chunks  # what arrived is still recorded
+
+
+def test_a_compression_bomb_stops_at_the_body_limit(
+    encoding_server: tuple[str, list[dict[str, str]]],
+) -> None:
+    url, _ = encoding_server
+    small = Limits(connect=1.0, read=1.0, total=3.0, max_bytes=64 * 1024)
+    result = _post(url + "/bomb", limits=small)
+    assert result.truncated and len(result.body) == small.max_bytes
+    assert result.error is not None and "body larger than" in result.error
+
+
+def test_an_asked_for_event_stream_with_the_wrong_content_type_is_still_parsed(
+    encoding_server: tuple[str, list[dict[str, str]]],
+) -> None:
+    url, _ = encoding_server
+    result = _post(url + "/sse-gzip-as-json", sse_stream=True)
+    assert result.content_type == "application/json"
+    assert [e.data for e in result.events] == SSE_EVENTS and result.stream_problem is None
+    # without the request asking for SSE, an application/json body is just a body
+    plain = _post(url + "/sse-gzip-as-json")
+    assert plain.events == [] and plain.body.startswith(b"data: ")
+
+
+def test_a_json_answer_to_an_sse_request_is_not_read_as_a_broken_stream(
+    encoding_server: tuple[str, list[dict[str, str]]],
+) -> None:
+    url, _ = encoding_server
+    result = _post(url + "/json-as-sse", sse_stream=True)
+    assert result.ok and result.json() == ANSWER
+    assert result.events == [] and result.stream_problem is None
