@@ -246,7 +246,9 @@ def _build_parser() -> argparse.ArgumentParser:
         "x-gateprobe-directives header: error-<status>, fail-after-<n>, cut-after-<n>, "
         "hang, slow-first-<ms>, ttft-<ms>, itl-<ms>, chunks-<n>, fail-attempts-<n> (the first n "
         "upstream attempts fail with 503; the mock retries on the next channel, retry_times "
-        "in the config, default 2).\n\n"
+        "in the config, default 2), mark-<n> (the answer's text begins with the word "
+        "gateprobe-mark-<n>: sent the way a fault will be, it shows the directives reach "
+        "the upstream through a gateway).\n\n"
         f"Defects:\n{describe_defects()}",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )

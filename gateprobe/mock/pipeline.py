@@ -173,7 +173,7 @@ class Parsed:
     Identical requests (same writer, path model, query string and body bytes, under the same
     configuration object) share one ``Parsed`` from the state's ``ResultCache``, so nothing
     in it is changed after it is made: not the spec, not the completions. ``completion``
-    only fills its memo, once per (model, chunks), with what ``generate`` returns for them.
+    only fills its memo, once per (model, chunks, mark), with what ``generate`` returns for them.
     """
 
     __slots__ = (
@@ -196,19 +196,20 @@ class Parsed:
         except DirectiveError as exc:
             self.base, self.directives = spec.model, NO_DIRECTIVES
             self.directive_error = str(exc)
-        self._completions: dict[tuple[str, int | None], Completion] = {}
+        self._completions: dict[tuple[str, int | None, int | None], Completion] = {}
         self._outputs: dict[tuple[Any, ...], Any] = {}
 
     def completion(self, model: ModelConfig, directives: Directives) -> Completion:
         gen = self.spec.gen
         assert gen is not None
-        memo = (model.id, directives.chunks)  # a model id names one ModelConfig per config
+        # a model id names one ModelConfig per config; the other directives change timing
+        memo = (model.id, directives.chunks, directives.mark)
         found = self._completions.get(memo)
         if found is not None:
             return found
         reasoning = gen.reasoning if "reasoning" in model.capabilities else None
         if gen.model != model.id or gen.reasoning != reasoning:
-            # directives in the name change timing, never the text
+            # directives in the name never change the words (chunks and mark their number)
             gen = dataclasses.replace(gen, model=model.id, reasoning=reasoning)
         config = self.config
         found = generate(
@@ -243,7 +244,7 @@ def _output_key(state: MockState, parsed: Parsed, kind: str, call: Call) -> tupl
     """
     if state.config is not parsed.config:
         return None
-    return (kind, call.model.id, call.directives.chunks, call.created)
+    return (kind, call.model.id, call.directives.chunks, call.directives.mark, call.created)
 
 
 def _render(

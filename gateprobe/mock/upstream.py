@@ -8,8 +8,21 @@ one token per streamed piece of the output.
 Directives change one request's behaviour. They travel in the model name, after ``--``
 (``gpt-4o-mini--error-503``, ``gpt-4o-mini--ttft-200--itl-20``), so they pass through any
 gateway that forwards the model name, or in the ``x-gateprobe-directives`` header
-(comma-separated). ``fail-attempts-N`` fails the first N upstream attempts of a call with 503
-before the first byte; the gateway retries them on another channel (``gateprobe.mock.retry``).
+(comma-separated); both combine, the header's values winning:
+
+    error-<status>     the upstream answers HTTP <status> (400-599) before the first byte
+    fail-after-<n>     an in-band error after n output tokens of a stream (a plain call: 502)
+    cut-after-<n>      the stream ends after n output tokens, without error or terminator
+                       (a plain call: 502)
+    hang               nothing is sent until the client gives up (or hang_seconds pass)
+    ttft-<ms>, slow-first-<ms>, itl-<ms>   time to the first token, between tokens
+    chunks-<n>         exactly n output tokens (1-4096)
+    fail-attempts-<n>  the first n upstream attempts fail with 503 before the first byte; the
+                       gateway retries them on another channel (``gateprobe.mock.retry``)
+    mark-<n>           the visible output text begins with the word ``gateprobe-mark-<n>``
+                       (one more output token, before the normal words), on every generating
+                       route, plain and streamed: sent the way a fault will be sent, it shows
+                       that the fault's directives reach the upstream through a gateway
 """
 
 from __future__ import annotations
@@ -25,6 +38,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 __all__ = [
+    "MARK_PREFIX",
     "Completion",
     "DirectiveError",
     "Directives",
@@ -94,6 +108,9 @@ WORDS = [
     "envelope",
 ]
 
+# ``mark-<n>``'s word, which a harness looks for in the answer: gateprobe-mark-<n>.
+MARK_PREFIX = "gateprobe-mark-"
+
 REASONING_PIECES = {"none": 0, "minimal": 2, "low": 4, "medium": 8, "high": 16, "xhigh": 24}
 
 
@@ -111,15 +128,15 @@ class Directives:
     itl_ms: float | None = None
     chunks: int | None = None  # exact number of output tokens
     fail_attempts: int | None = None  # the first N upstream attempts fail with 503 (retried)
+    mark: int | None = None  # the visible text begins with the word gateprobe-mark-<mark>
 
     def merged(self, other: Directives) -> Directives:
         """``other``'s set fields override this one's."""
-        values = {
-            name: getattr(other, name)
-            if getattr(other, name) not in (None, False)
-            else getattr(self, name)
-            for name in self.__dataclass_fields__
-        }
+        values = {}
+        for name in self.__dataclass_fields__:
+            value = getattr(other, name)
+            # ``is``, not ``in (None, False)``: 0 == False, and fail-after-0 or mark-0 is set
+            values[name] = getattr(self, name) if value is None or value is False else value
         return Directives(**values)
 
     @classmethod
@@ -135,6 +152,12 @@ class Directives:
             name, _, arg = token.rpartition("-")
             if not name or not arg.replace(".", "", 1).isdigit():
                 raise DirectiveError(f"unknown directive {raw!r}")
+            if name == "mark":
+                # the word is matched as text: only a whole number has one spelling
+                if not arg.isdigit() or len(arg) > 18:
+                    raise DirectiveError(f"directive {raw!r}: the mark must be a whole number")
+                values["mark"] = int(arg)
+                continue
             number = float(arg)
             if name == "error":
                 if not 400 <= number <= 599:
@@ -362,6 +385,10 @@ def generate(
         pieces = _split(text, n)
     else:
         pieces = _words(entropy, n)
+    if directives.mark is not None:
+        # first, before max_tokens cuts the answer: a short answer still shows it
+        word = f"{MARK_PREFIX}{directives.mark}"
+        pieces.insert(0, word + " " if pieces else word)
     if req.max_tokens is not None:
         budget = max(0, req.max_tokens - len(reasoning))
         if len(pieces) > budget and not tool_calls:

@@ -70,6 +70,9 @@ def run(req: GenRequest, seed: int = 0, **kwargs: Any) -> Completion:
         ("itl-2.5", Directives(itl_ms=2.5)),
         ("chunks-1", Directives(chunks=1)),
         ("chunks-4096", Directives(chunks=4096)),
+        ("mark-7", Directives(mark=7)),
+        ("mark-0", Directives(mark=0)),
+        ("MARK-123456789", Directives(mark=123456789)),
     ],
 )
 def test_parse_each_directive(token: str, expected: Directives) -> None:
@@ -101,6 +104,9 @@ def test_parse_combines_and_skips_empty_tokens() -> None:
         "hang-5",
         "ttft",
         "fail_after-3",
+        "mark",
+        "mark-1.5",
+        "mark-1234567890123456789",
     ],
 )
 def test_parse_rejects_bad_directives(token: str) -> None:
@@ -122,6 +128,36 @@ def test_merged_lets_set_fields_override() -> None:
     assert Directives().merged(base) == base
 
 
+def test_merged_keeps_a_zero_that_was_set() -> None:
+    # 0 == False: a header's fail-after-0 or mark-0 must still override the name's
+    assert Directives(fail_after=3).merged(Directives(fail_after=0)).fail_after == 0
+    assert Directives().merged(Directives(mark=0)).mark == 0
+    assert Directives(mark=4).merged(Directives(chunks=2)) == Directives(mark=4, chunks=2)
+
+
+def test_mark_puts_its_word_first_and_keeps_the_normal_words() -> None:
+    plain = run(request())
+    marked = run(request(), directives=Directives(mark=7))
+    assert marked.pieces[0] == "gateprobe-mark-7 "
+    assert marked.pieces[1:] == plain.pieces
+    assert marked.text.startswith("gateprobe-mark-7 ") and marked.text.endswith(plain.text)
+    assert marked.completion_tokens == plain.completion_tokens + 1
+    assert marked.finish_reason == "stop"
+    with_chunks = run(request(), directives=Directives(mark=7, chunks=3))
+    assert len(with_chunks.pieces) == 4 and with_chunks.pieces[0] == "gateprobe-mark-7 "
+
+
+def test_mark_survives_max_tokens_and_leads_tool_and_json_answers() -> None:
+    short = run(request(max_tokens=2), directives=Directives(mark=1))
+    assert short.pieces[0] == "gateprobe-mark-1 " and len(short.pieces) == 2
+    assert short.finish_reason == "length"
+    tool = run(request(tools=[WEATHER]), directives=Directives(mark=2))
+    assert tool.pieces == ["gateprobe-mark-2"] and tool.finish_reason == "tool_calls"
+    assert [t.name for t in tool.tool_calls] == ["get_weather"]
+    json_answer = run(request(json_mode=True), directives=Directives(mark=3))
+    assert json_answer.text.startswith("gateprobe-mark-3 {")
+
+
 def test_split_model() -> None:
     assert split_model("gpt-4o-mini") == ("gpt-4o-mini", Directives())
     assert split_model("gpt-4o-mini--error-503") == ("gpt-4o-mini", Directives(error_status=503))
@@ -130,6 +166,10 @@ def test_split_model() -> None:
         Directives(ttft_ms=200.0, itl_ms=20.0),
     )
     assert split_model("m--hang--chunks-3") == ("m", Directives(hang=True, chunks=3))
+    assert split_model("gpt-4o-mini--mark-7--cut-after-2") == (
+        "gpt-4o-mini",
+        Directives(mark=7, cut_after=2),
+    )
     # A single dash belongs to the model name.
     assert split_model("gemini-2.5-flash") == ("gemini-2.5-flash", Directives())
 
