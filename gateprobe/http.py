@@ -32,6 +32,7 @@ __all__ = [
     "RequestRecord",
     "exchange",
     "finish_stream",
+    "looks_like_sse",
     "stream_parsers",
 ]
 
@@ -315,7 +316,8 @@ def _decode(decoders: list[_Decoder], data: bytes, *, final: bool = False) -> by
 _SSE_START = re.compile(rb"\A(?:\xef\xbb\xbf)?[\r\n]*(?::|(?:data|event|id|retry)(?::|\r|\n|\Z))")
 
 
-def _looks_like_sse(body: bytes) -> bool:
+def looks_like_sse(body: bytes) -> bool:
+    """Whether ``body`` starts the way an event stream does."""
     return _SSE_START.match(body) is not None
 
 
@@ -486,7 +488,7 @@ def finish_stream(
     """
     if sse is not None:
         leftover = sse.close(end)
-        if result.content_type != "text/event-stream" and not _looks_like_sse(result.body):
+        if result.content_type != "text/event-stream" and not looks_like_sse(result.body):
             return
         result.events = sse.events
         if leftover is not None and not result.disconnected:

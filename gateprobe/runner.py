@@ -19,7 +19,7 @@ from typing import Any
 import httpx
 
 from gateprobe.capabilities import describe_missing
-from gateprobe.checks import REGISTRY, CheckContext
+from gateprobe.checks import CheckContext
 from gateprobe.checks._registry import Prelude, prepare, unavailable_reason
 from gateprobe.errors import CheckFailed, UsageError
 from gateprobe.fault_delivery import delivery_problem
@@ -218,10 +218,9 @@ def run_instance(instance: Instance, target: Target, client: httpx.Client) -> Ou
             )
             for name, argument in expect.items():
                 record.checks_run.append(name)
-                try:
-                    REGISTRY[name].fn(ctx, argument)
-                except CheckFailed as failed:
-                    record.failures.append(failed)
+                # every finding: those the check recorded and went on past, and the one it
+                # raised, if any
+                record.failures.extend(ctx.run(name, argument))
             record.warnings.extend(ctx.warnings)
             if ex.error is not None:
                 record.failures.append(
@@ -255,12 +254,33 @@ def run_instance(instance: Instance, target: Target, client: httpx.Client) -> Ou
                 break
     outcome = Outcome("pass", steps=records, values=values, duration=time.perf_counter() - started)
     if outcome.failures:
-        first = outcome.failures[0]
-        outcome.verdict, outcome.reason = "fail", f"{first.check}: {first.message}"
+        # every failed rule, not just the first: one defect must not hide the others
+        outcome.verdict = "fail"
+        outcome.reason = " | ".join(text for _, text in _grouped(outcome.failures))
     elif outcome.deviations:
-        failure, deviation = outcome.deviations[0]
         outcome.verdict = "deviation"
-        outcome.reason = (
-            f"declared deviation ({deviation.reason}): {failure.check}: {failure.message}"
+        reasons: dict[str, str] = {}
+        for failure, deviation in outcome.deviations:
+            reasons.setdefault(failure.check, deviation.reason)
+        outcome.reason = " | ".join(
+            f"declared deviation ({reasons[check]}): {text}"
+            for check, text in _grouped([failure for failure, _ in outcome.deviations])
         )
     return outcome
+
+
+def _grouped(failures: list[CheckFailed]) -> list[tuple[str, str]]:
+    """(check, text) per check, in the order the checks failed: the text is ``check: message``,
+    or ``check: N findings: first; second`` when the check found several things wrong."""
+    by_check: dict[str, list[str]] = {}
+    for failure in failures:
+        by_check.setdefault(failure.check, []).append(failure.message)
+    return [
+        (
+            check,
+            f"{check}: {messages[0]}"
+            if len(messages) == 1
+            else f"{check}: {len(messages)} findings: " + "; ".join(messages),
+        )
+        for check, messages in by_check.items()
+    ]

@@ -160,10 +160,7 @@ def run_transcript(transcript: Transcript) -> TranscriptResult:
     )
     failures = []
     for name, argument in transcript.expect.items():
-        try:
-            REGISTRY[name].fn(ctx, argument)
-        except CheckFailed as failed:
-            failures.append(failed)
+        failures.extend(ctx.run(name, argument))
     return TranscriptResult(failures, ctx.warnings, exchange)
 
 

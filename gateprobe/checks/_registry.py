@@ -28,6 +28,8 @@ class CheckContext:
     call: Callable[[Mapping[str, Any]], Exchange] | None = None
     # Findings that do not fail the verdict (a SHOULD, not a MUST): reported beside it.
     warnings: list[CheckFailed] = field(default_factory=list)
+    # Failures a check recorded and went on past (``fail``), to judge its other rules too.
+    failures: list[CheckFailed] = field(default_factory=list)
 
     # What each check's ``before`` hook returned before the step's request was sent, by check
     # name (a balance read before the call, to compare with one read after it).
@@ -35,6 +37,22 @@ class CheckContext:
 
     def warn(self, finding: CheckFailed) -> None:
         self.warnings.append(finding)
+
+    def fail(self, finding: CheckFailed) -> None:
+        """Record a failure without stopping the check: one rule must not hide the others.
+
+        Raising CheckFailed still works, for a check whose rules all hang on the first one.
+        """
+        self.failures.append(finding)
+
+    def run(self, name: str, argument: Any) -> list[CheckFailed]:
+        """Run the registered check ``name``; every failure it recorded or raised, in order."""
+        start = len(self.failures)
+        try:
+            REGISTRY[name].fn(self, argument)
+        except CheckFailed as failed:
+            self.failures.append(failed)
+        return self.failures[start:]
 
 
 @dataclass

@@ -9,7 +9,10 @@ Severity of each rule (docs: suites/streaming/README.md):
     SHOULD (warns) ``Cache-Control: no-cache``: no protocol requires it, but a proxy may cache
                    or buffer an event stream without it (LiteLLM #28384)
 
-Failures name the event (``event[3]``) or array element (``element[3]``) they are about.
+Failures name the event (``event[3]``) or array element (``element[3]``) they are about. Each
+independent rule reports its own failure (``CheckContext.fail``): Content-Type, Content-Length,
+the framing, the grammar and the event schema; within one grammar the first violation stops
+that grammar. A stream sent with the wrong Content-Type is still read as one and judged.
 """
 
 from __future__ import annotations
@@ -23,31 +26,37 @@ from gateprobe.checks.stream_gemini import check_gemini_stream
 from gateprobe.checks.stream_openai import check_chat_stream
 from gateprobe.checks.stream_responses import check_responses_stream
 from gateprobe.errors import CheckFailed
+from gateprobe.http import looks_like_sse
 
 __all__ = ["check_headers", "event_schema"]
 
 
 def check_headers(ctx: CheckContext, check_name: str = "stream") -> None:
-    """Content-Type and Content-Length (MUST), Cache-Control (SHOULD: a warning)."""
+    """Content-Type and Content-Length (MUST: each its own failure, recorded with
+    ``ctx.fail``), Cache-Control (SHOULD: a warning)."""
     exchange = ctx.exchange
     expected = "application/json" if ctx.stream == "array" else "text/event-stream"
     if exchange.content_type != expected:
-        raise fail(
-            f"expected Content-Type {expected}, got {exchange.content_type or 'none'}",
-            "headers.content-type",
-            expected,
-            exchange.content_type,
-            check=check_name,
+        ctx.fail(
+            fail(
+                f"expected Content-Type {expected}, got {exchange.content_type or 'none'}",
+                "headers.content-type",
+                expected,
+                exchange.content_type,
+                check=check_name,
+            )
         )
     length = exchange.headers.get("content-length")
     if length is not None:
-        raise fail(
-            f"a stream must not carry Content-Length (got {length}): the whole body was "
-            f"known before it was sent, so it was buffered",
-            "headers.content-length",
-            "absent",
-            length,
-            check=check_name,
+        ctx.fail(
+            fail(
+                f"a stream must not carry Content-Length (got {length}): the whole body was "
+                f"known before it was sent, so it was buffered",
+                "headers.content-length",
+                "absent",
+                length,
+                check=check_name,
+            )
         )
     cache_control = exchange.headers.get("cache-control", "").lower()
     if expected == "text/event-stream" and "no-cache" not in cache_control:
@@ -96,27 +105,58 @@ def stream(ctx: CheckContext, wanted: Any) -> None:
     """The response is a complete, well-formed stream of its protocol (framing and grammar)."""
     if not wanted:
         return
+    # Headers, framing, grammar and schema are judged apart and each reports its own finding
+    # (ctx.fail): a wrong Content-Type or a schema nit on one chunk must not hide a broken
+    # grammar, nor the other way round.
     check_headers(ctx)
     exchange = ctx.exchange
     if exchange.stream_problem:
         last = len(exchange.events or exchange.elements) - 1
-        raise fail(
-            f"{exchange.stream_problem} (after event[{last}])"
-            if exchange.events
-            else exchange.stream_problem,
-            "end of stream",
+        ctx.fail(
+            fail(
+                f"{exchange.stream_problem} (after event[{last}])"
+                if exchange.events
+                else exchange.stream_problem,
+                "end of stream",
+            )
         )
-    events = payloads(ctx)
+    try:
+        events = payloads(ctx)
+    except CheckFailed as failed:  # an event that is not JSON: nothing more can be read
+        ctx.fail(failed)
+        return
     if not events:
-        raise fail("the stream carried no events", "events", "at least one event", 0)
+        if not exchange.stream_problem:  # a broken framing already says why there are none
+            ctx.fail(_no_events(ctx))
+        return
     # the grammar first: its messages say what is wrong in the protocol's terms; the schema
     # then catches what the grammar does not look at
-    if ctx.protocol == "anthropic":
-        guarded("stream", lambda: check_anthropic_stream(events))
-    elif ctx.protocol == "gemini":
-        guarded("stream", lambda: check_gemini_stream(events))
-    elif is_responses(ctx, events):
-        guarded("stream", lambda: check_responses_stream(events))
-    else:
-        guarded("stream", lambda: check_chat_stream(ctx, events))
-    _validate(event_schema(ctx, events), events)
+    try:
+        if ctx.protocol == "anthropic":
+            guarded("stream", lambda: check_anthropic_stream(events))
+        elif ctx.protocol == "gemini":
+            guarded("stream", lambda: check_gemini_stream(events))
+        elif is_responses(ctx, events):
+            guarded("stream", lambda: check_responses_stream(events))
+        else:
+            guarded("stream", lambda: check_chat_stream(ctx, events))
+    except CheckFailed as failed:
+        ctx.fail(failed)
+    try:
+        _validate(event_schema(ctx, events), events)
+    except CheckFailed as failed:
+        ctx.fail(failed)
+
+
+def _no_events(ctx: CheckContext) -> CheckFailed:
+    body = ctx.exchange.body
+    if ctx.stream != "array" and body.strip() and not looks_like_sse(body):
+        preview = body[:80].decode("utf-8", errors="replace")
+        return fail(
+            f"the stream carried no events: the body is not an event stream; it starts with "
+            f"{preview!r}",
+            "events",
+            "at least one event",
+            0,
+        )
+    return fail("the stream carried no events", "events", "at least one event", 0)
