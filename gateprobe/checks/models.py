@@ -2,9 +2,10 @@
 
 A model list is read in its protocol's shape (OpenAI and Anthropic ``data[].id``, Gemini
 ``models[].name`` without its ``models/`` prefix). ``models_match_calls`` then calls every
-listed model, and every model the target profile names that is not listed, with the same key:
-a listed model the gateway refuses, or an unlisted one it serves, is a failure (LiteLLM
-#25550, new-api #78/#474).
+listed model, and every model the target profile names that is not listed, with the same key
+and the operation that fits the model (an embeddings model with embeddings, not chat): a
+listed model the gateway refuses, or an unlisted one it serves, is a failure (LiteLLM #25550,
+new-api #78/#474).
 """
 
 from __future__ import annotations
@@ -20,8 +21,16 @@ from gateprobe.protocol import OPERATIONS
 
 __all__ = ["listed_models"]
 
-# Capabilities whose operation calls a model, the chat one first.
-_CALLING = ("chat", "embeddings", "images", "rerank", "responses")
+# The operation that calls the model of a target.models entry: chat for a chat or Responses
+# model (a Responses model answers chat too, and every gateway has chat), the entry's own for
+# the others. A model no entry names is called with chat.
+_OPERATION_OF_ENTRY = {
+    "chat": "chat",
+    "responses": "chat",
+    "embeddings": "embeddings",
+    "images": "images",
+    "rerank": "rerank",
+}
 DEFAULT_LIMIT = 40
 
 
@@ -98,13 +107,18 @@ def model_listed(ctx: CheckContext, expected: Any) -> None:
             )
 
 
-def _operation(ctx: CheckContext, protocol: str, model: str) -> str:
-    """The operation that calls ``model``: the capability the profile names it under."""
-    operations = OPERATIONS[protocol]
-    for capability in _CALLING:
-        if capability in operations and ctx.target.model(capability, protocol) == model:
-            return capability
-    return "chat"
+def _operation(ctx: CheckContext, protocol: str, model: str) -> tuple[str, str]:
+    """(protocol, operation) that calls ``model``: the operation of the target.models entry
+    that names it, chat otherwise.
+
+    Only OpenAI defines embeddings, images and rerank: such a model listed under another
+    protocol (LiteLLM answers every protocol's model list from one list) is called there.
+    """
+    for entry, operation in _OPERATION_OF_ENTRY.items():
+        named = {ctx.target.model(entry, protocol), ctx.target.model(entry, "openai")}
+        if model in named:
+            return (protocol if operation in OPERATIONS[protocol] else "openai"), operation
+    return protocol, "chat"
 
 
 def _profile_models(ctx: CheckContext, protocol: str) -> list[str]:
@@ -164,13 +178,8 @@ def models_match_calls(ctx: CheckContext, options: Any) -> None:
     body = json_body(ctx, "models_match_calls")
 
     def answer_of(model: str) -> Exchange:
-        spec = {
-            "protocol": protocol,
-            "operation": _operation(ctx, protocol, model),
-            "model": model,
-            "key": key,
-        }
-        return call(spec)
+        via, operation = _operation(ctx, protocol, model)
+        return call({"protocol": via, "operation": operation, "model": model, "key": key})
 
     problems: list[str] = []
     for model in [m for m in listed if m not in skip][:limit]:
@@ -183,6 +192,8 @@ def models_match_calls(ctx: CheckContext, options: Any) -> None:
     for model in candidates:
         if model in listed or model in skip:
             continue
+        if _operation(ctx, protocol, model)[0] != protocol:
+            continue  # an embeddings model, say, has no place in an Anthropic or Gemini list
         status = answer_of(model).status
         if status is not None and 200 <= status < 300:
             problems.append(f"{model} is callable but not listed (HTTP {status})")
