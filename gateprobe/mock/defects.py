@@ -31,6 +31,10 @@ DEFECTS: dict[str, str] = {
     "stream-error-as-200": "an upstream error before the first byte becomes a 200 event stream",
     "done-after-stream-error": "OpenAI chat: a mid-stream failure is followed by usage and [DONE]",
     "raw-error-after-stream": "a mid-stream failure is appended as raw JSON outside any SSE frame",
+    "fabricated-finish-on-cut": "a stream the upstream cut (`cut-after-N`) gets the normal end "
+    "(finish_reason stop and [DONE], message_stop, response.completed, finishReason STOP)",
+    "hang-after-midstream-failure": "after a mid-stream upstream failure (`fail-after-N`) nothing "
+    "more is sent and the stream stays open until the client hangs up",
     "unstable-chunk-id": "OpenAI chat chunks change `id` mid-stream",
     "no-role-in-first-delta": "the first OpenAI chat delta carries no `role`",
     "finish-reason-on-every-chunk": "every OpenAI chat chunk carries a non-null `finish_reason`",

@@ -104,6 +104,13 @@ class Writer(Protocol):
         self, call: Call, spec: Spec, error: GatewayError, sent: int
     ) -> list[bytes]: ...
 
+    def end_frames(
+        self, call: Call, spec: Spec, completion: Completion, sent: int, delivered: int
+    ) -> list[bytes]:
+        """The protocol's normal end of a stream, after ``sent`` frames that carried
+        ``delivered`` output tokens (the ``fabricated-finish-on-cut`` defect)."""
+        ...
+
     def stream_content_type(self, spec: Spec) -> str: ...
 
 
@@ -571,7 +578,7 @@ async def _stream(
     buffered = "buffered-stream" in defects
     pending: list[bytes] = []
     delivered = emitted = sent = 0
-    gone = False
+    gone = cut = False
     if stop_after is None and not buffered and ttft <= 0 and itl <= 0:
         # the common case, the loop below without what cannot happen: no waits, no stop
         for data, tokens in frames:
@@ -588,6 +595,7 @@ async def _stream(
     for data, tokens in frames:
         if tokens:
             if stop_after is not None and emitted >= stop_after:
+                cut = True
                 break
             delay = ttft if emitted == 0 else itl
             # no delay: what ``watch.sleep`` would answer, without a coroutine per token
@@ -620,6 +628,15 @@ async def _stream(
         if d.fail_after is not None:
             error = GatewayError(502, "upstream_error", "Upstream failed mid-stream")
             log["error"] = "upstream failed mid-stream"
+            if cut and "hang-after-midstream-failure" in defects:
+                # the defect: the failure is swallowed and the stream left open, silent,
+                # until the client gives up (bounded by hang_seconds, as ``hang`` is)
+                hung_up = await watch.sleep(state.config.hang_seconds)
+                reason = "upstream cut, client gone" if hung_up else "upstream cut"
+                _finish(state, call, reservation, None, delivered, log, status=200, reason=reason)
+                if not hung_up:
+                    await send({"type": "http.response.body", "body": b"", "more_body": False})
+                return
             if "raw-error-after-stream" in defects:
                 # new-api's Claude relay: the error's JSON written raw after the SSE data
                 body = json_bytes(envelope(call.protocol, error, call.request_id, error.status))
@@ -627,6 +644,10 @@ async def _stream(
             else:
                 error_data = writer.error_frames(call, spec, error, sent)
             for data in error_data:
+                await send({"type": "http.response.body", "body": data, "more_body": True})
+        elif cut and "fabricated-finish-on-cut" in defects:
+            # the defect: the cut is hidden behind the protocol's normal end
+            for data in writer.end_frames(call, spec, completion, sent, delivered):
                 await send({"type": "http.response.body", "body": data, "more_body": True})
         _finish(state, call, reservation, None, delivered, log, status=200, reason="upstream cut")
         await send({"type": "http.response.body", "body": b"", "more_body": False})

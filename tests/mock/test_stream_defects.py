@@ -12,7 +12,7 @@ from collections.abc import Callable
 from typing import Any
 
 import httpx
-from support import bearer, claude, goog, sse_frames
+from support import ADMIN, bearer, claude, goog, sse_frames
 from test_defects import (
     CHAT,
     CLAUDE_BODY,
@@ -218,8 +218,6 @@ def test_stream_drops_chunk(mock_factory: Callable[..., MockServer]) -> None:
 
 
 def usage_record(client: httpx.Client, request_id: str) -> dict[str, Any]:
-    from support import ADMIN
-
     deadline = time.monotonic() + 3
     while time.monotonic() < deadline:
         records = client.get("/_gateprobe/usage", headers=ADMIN).json()["records"]
@@ -257,3 +255,117 @@ def test_no_cache_control(mock_factory: Callable[..., MockServer]) -> None:
         assert response.status_code == 200 and "cache-control" not in response.headers
         response = healed(broken).post(CHAT, json=OPENAI_BODY | {"stream": True}, headers=bearer())
         assert response.headers["cache-control"] == "no-cache"
+
+
+# -- a cut or failed upstream stream, hidden or left hanging -------------------------------
+
+CUT = "--chunks-8--cut-after-3"
+# route, body, headers, how the stream's payloads are read
+CUT_STREAMS: list[tuple[str, dict[str, Any], dict[str, str]]] = [
+    (CHAT, with_model(OPENAI_BODY, CUT) | {"stream": True}, bearer()),
+    (MESSAGES, with_model(CLAUDE_BODY, CUT) | {"stream": True}, claude()),
+    (RESPONSES, with_model(RESPONSES_BODY, CUT), bearer()),
+    (GEMINI_SSE.replace("gemini-2.5-flash", f"gemini-2.5-flash{CUT}"), GEMINI_BODY, goog()),
+]
+
+
+def payloads(client: httpx.Client, path: str, body: dict[str, Any], headers: dict[str, str]) -> Any:
+    return [
+        (name, json.loads(d) if d != "[DONE]" else d)
+        for name, d in frames(client, path, body, headers)
+    ]
+
+
+def completion_claims(path: str, events: list[tuple[str | None, Any]]) -> list[str]:
+    """What in a stream tells the client the answer is complete."""
+    claims = []
+    for name, data in events:
+        if data == "[DONE]":
+            claims.append("[DONE]")
+        elif path == CHAT:
+            claims += [
+                f"finish {c['finish_reason']}" for c in data["choices"] if c["finish_reason"]
+            ]
+        elif path == MESSAGES:
+            if name == "message_stop" or (data.get("delta") or {}).get("stop_reason"):
+                claims.append(str(name))
+        elif path == RESPONSES:
+            if name == "response.completed":
+                claims.append(name)
+        else:
+            claims += [c["finishReason"] for c in data["candidates"] if c.get("finishReason")]
+    return claims
+
+
+@covers("fabricated-finish-on-cut")
+def test_fabricated_finish_on_cut(mock_factory: Callable[..., MockServer]) -> None:
+    expected = {
+        CHAT: ["finish stop", "[DONE]"],
+        MESSAGES: ["message_delta", "message_stop"],
+        RESPONSES: ["response.completed"],
+    }
+    with started(mock_factory, "fabricated-finish-on-cut") as broken:
+        for path, body, headers in CUT_STREAMS:
+            events = payloads(broken, path, body, headers)
+            assert completion_claims(path, events) == expected.get(path, ["STOP"]), path
+        # OpenAI with include_usage: a usage chunk too, of the tokens that came
+        body = with_model(OPENAI_BODY, CUT) | {
+            "stream": True,
+            "stream_options": {"include_usage": True},
+        }
+        chunks = [data for _, data in payloads(broken, CHAT, body, bearer())]
+        assert chunks[-1] == "[DONE]" and chunks[-2]["usage"]["completion_tokens"] == 3
+        # Anthropic: the open text block is closed before the fabricated end
+        events = payloads(broken, *CUT_STREAMS[1])
+        assert [name for name, _ in events][-3:] == [
+            "content_block_stop",
+            "message_delta",
+            "message_stop",
+        ]
+        # Gemini's array is closed as a complete one is
+        array = GEMINI_ARRAY.replace("gemini-2.5-flash", f"gemini-2.5-flash{CUT}")
+        elements = broken.post(array, json=GEMINI_BODY, headers=goog()).json()
+        assert elements[-1]["candidates"][0]["finishReason"] == "STOP"
+        assert sum(1 for e in elements if e["candidates"][0]["content"]["parts"][0]["text"]) == 3
+        clean = healed(broken)
+        for path, body, headers in CUT_STREAMS:
+            assert completion_claims(path, payloads(clean, path, body, headers)) == [], path
+        cut_array = clean.post(array, json=GEMINI_BODY, headers=goog())
+        assert not cut_array.content.endswith(b"]")
+
+
+@covers("hang-after-midstream-failure")
+def test_hang_after_midstream_failure(mock_factory: Callable[..., MockServer]) -> None:
+    body = with_model(OPENAI_BODY, "--chunks-8--fail-after-3") | {"stream": True}
+
+    def read(client: httpx.Client) -> tuple[bytes, bool, str]:
+        """What arrived, whether the read timed out, and the request id."""
+        got = b""
+        timeout = httpx.Timeout(10.0, read=1.0)
+        with client.stream("POST", CHAT, json=body, headers=bearer(), timeout=timeout) as answer:
+            request_id = answer.headers["x-request-id"]
+            try:
+                for data in answer.iter_raw():
+                    got += data
+            except httpx.ReadTimeout:
+                return got, True, request_id  # leaving the block hangs up
+        return got, False, request_id
+
+    with started(mock_factory, "hang-after-midstream-failure") as broken:
+        started_at = time.monotonic()
+        got, timed_out, request_id = read(broken)
+        assert timed_out and time.monotonic() - started_at >= 1.0
+        chunks = [json.loads(d) for _, d in sse_frames(got)]
+        assert (
+            sum(1 for c in chunks if c["choices"] and c["choices"][0]["delta"].get("content")) == 3
+        )
+        assert not any("error" in c for c in chunks)  # the failure was swallowed
+        # the mock saw the hang-up: the call ended (its record is written when it returns)
+        record = usage_record(broken, request_id)
+        assert record["end"] == "upstream cut, client gone"
+        state = broken.get("/_gateprobe/state", headers=ADMIN).json()
+        assert state["open_reservations"] == 0
+        got, timed_out, request_id = read(healed(broken))
+        assert not timed_out
+        assert "error" in json.loads(sse_frames(got)[-1][1])
+        assert usage_record(broken, request_id)["end"] == "upstream cut"

@@ -228,5 +228,29 @@ class MessagesWriter(WriterBase):
     def error_frames(self, call: Call, spec: Spec, error: GatewayError, sent: int) -> list[bytes]:
         return [sse(dumps(envelope("anthropic", error, call.request_id, error.status)), "error")]
 
+    def end_frames(
+        self, call: Call, spec: Spec, c: Completion, sent: int, delivered: int
+    ) -> list[bytes]:
+        # the open block is the one the first token not delivered belongs to
+        sizes = [len(c.reasoning)] if c.reasoning else []
+        sizes += [len(c.pieces)] if c.pieces else []
+        sizes += [len(t.pieces) for t in c.tool_calls]
+        index, left = 0, delivered
+        while index < len(sizes) - 1 and left >= sizes[index]:
+            left -= sizes[index]
+            index += 1
+        events: list[tuple[str, dict[str, Any]]] = [
+            ("content_block_stop", {"index": index}),
+            (
+                "message_delta",
+                {
+                    "delta": {"stop_reason": "end_turn", "stop_sequence": None},
+                    "usage": {"output_tokens": delivered},
+                },
+            ),
+            ("message_stop", {}),
+        ]
+        return [sse(dumps({"type": kind, **data}), kind) for kind, data in events]
+
     def stream_content_type(self, spec: Spec) -> str:
         return "text/event-stream; charset=utf-8"

@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 import json
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from gateprobe.mock.errors import GatewayError
 from gateprobe.mock.state import MockState
+
+if TYPE_CHECKING:  # pipeline imports the writers' helpers from here at run time
+    from gateprobe.mock.pipeline import Call, Spec
+    from gateprobe.mock.upstream import Completion
 
 __all__ = [
     "WriterBase",
@@ -111,3 +115,9 @@ class WriterBase:
     @property
     def defects(self) -> frozenset[str]:
         return self.state.config.defects
+
+    def end_frames(
+        self, call: Call, spec: Spec, completion: Completion, sent: int, delivered: int
+    ) -> list[bytes]:
+        """A stream's normal end after a cut (``fabricated-finish-on-cut``); none by default."""
+        return []

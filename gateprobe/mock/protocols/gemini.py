@@ -182,5 +182,14 @@ class GeminiWriter(WriterBase):
             return [b"data: " + body + b"\r\n\r\n"]
         return [(b"[" if sent == 0 else b",\r\n") + body + b"]"]
 
+    def end_frames(
+        self, call: Call, spec: Spec, c: Completion, sent: int, delivered: int
+    ) -> list[bytes]:
+        visible = max(0, delivered - len(c.reasoning))
+        body = dumps(self._chunk(call, c, [{"text": ""}], visible, "STOP")).encode()
+        if spec.options.get("sse"):
+            return [b"data: " + body + b"\r\n\r\n"]
+        return [(b"[" if sent == 0 else b",\r\n") + body + b"]"]
+
     def stream_content_type(self, spec: Spec) -> str:
         return "text/event-stream" if spec.options.get("sse") else "application/json"

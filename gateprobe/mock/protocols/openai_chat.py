@@ -242,5 +242,25 @@ class ChatWriter(WriterBase):
             frames += [sse(dumps(fabricated)), DONE]
         return frames
 
+    def end_frames(
+        self, call: Call, spec: Spec, c: Completion, sent: int, delivered: int
+    ) -> list[bytes]:
+        base = {
+            "id": f"chatcmpl-{c.digest}",
+            "object": "chat.completion.chunk",
+            "created": call.created,
+            "model": call.model_name,
+            "system_fingerprint": FINGERPRINT,
+        }
+        include_usage = spec.options.get("include_usage", False)
+        choice = {"index": 0, "delta": {}, "logprobs": None, "finish_reason": "stop"}
+        finish: dict[str, Any] = {**base, "choices": [choice]}
+        if include_usage:
+            finish["usage"] = None
+        frames = [sse(dumps(finish))]
+        if include_usage:
+            frames.append(sse(dumps({**base, "choices": [], "usage": usage_block(c, delivered)})))
+        return [*frames, DONE]
+
     def stream_content_type(self, spec: Spec) -> str:
         return "text/event-stream; charset=utf-8"

@@ -310,6 +310,13 @@ class ResponsesWriter(WriterBase):
         payload = {"type": "response.failed", "sequence_number": sent, "response": failed}
         return [sse(dumps(payload), "response.failed")]
 
+    def end_frames(
+        self, call: Call, spec: Spec, c: Completion, sent: int, delivered: int
+    ) -> list[bytes]:
+        final = self._response(call, spec, c, "completed")
+        payload = {"type": "response.completed", "sequence_number": sent, "response": final}
+        return [sse(dumps(payload), "response.completed")]
+
     def stream_content_type(self, spec: Spec) -> str:
         return "text/event-stream; charset=utf-8"
 
