@@ -6,6 +6,12 @@ events), timings, and, when the transport failed, what went wrong. A gateway tha
 resets, sends garbage or a huge body, or cuts a stream yields an Exchange with ``error``
 set within the deadline, never an exception, so a check can fail with a clear message and
 the run goes on.
+
+The request record holds every header that went on the wire, those httpx adds included. The
+body is read as it came off the wire, so ``Exchange.chunks`` has each network read's arrival
+time and size on the wire, and its content coding (gzip, deflate; br and zstd when their
+package is importable: only those are asked for) is undone read by read before the stream
+parsers see it; a coding that cannot be undone is an ``error`` on the exchange.
 """
 
 from __future__ import annotations
@@ -42,7 +48,7 @@ class Limits:
     connect: float = 5.0  # seconds to establish the connection
     read: float = 30.0  # longest silence between two chunks
     total: float = 60.0  # the whole exchange, first byte sent to last byte read
-    max_bytes: int = 8 * 1024 * 1024  # body bytes kept; past this the read stops
+    max_bytes: int = 8 * 1024 * 1024  # decoded body bytes kept; past this the read stops
 
 
 @dataclass(frozen=True)
@@ -58,8 +64,8 @@ class Exchange:
     request: RequestRecord
     status: int | None = None
     headers: dict[str, str] = field(default_factory=dict)
-    body: bytes = b""
-    chunks: list[tuple[float, int]] = field(default_factory=list)  # (arrival s, size)
+    body: bytes = b""  # decoded (Content-Encoding undone)
+    chunks: list[tuple[float, int]] = field(default_factory=list)  # (arrival s, wire size)
     events: list[SSEEvent] = field(default_factory=list)
     elements: list[ArrayElement] = field(default_factory=list)
     stream_problem: str | None = None  # a frame cut mid-way, a broken JSON array
