@@ -7,7 +7,8 @@ Severity of each rule (docs: suites/streaming/README.md):
                    event is JSON valid against the protocol's event schema; the protocol's
                    grammar (stream_openai, stream_responses, stream_anthropic, stream_gemini)
     SHOULD (warns) ``Cache-Control: no-cache``: no protocol requires it, but a proxy may cache
-                   or buffer an event stream without it (LiteLLM #28384)
+                   or buffer an event stream without it (LiteLLM #28384); a MUST for a
+                   target claiming ``stream.cache_control``
 
 Failures name the event (``event[3]``) or array element (``element[3]``) they are about. Each
 independent rule reports its own failure (``CheckContext.fail``): Content-Type, Content-Length,
@@ -60,15 +61,15 @@ def check_headers(ctx: CheckContext, check_name: str = "stream") -> None:
         )
     cache_control = exchange.headers.get("cache-control", "").lower()
     if expected == "text/event-stream" and "no-cache" not in cache_control:
-        ctx.warn(
-            CheckFailed(
-                check_name,
-                "no Cache-Control: no-cache on an event stream: a proxy may cache or buffer it",
-                expected="no-cache",
-                actual=exchange.headers.get("cache-control"),
-                where="headers.cache-control",
-            )
+        finding = CheckFailed(
+            check_name,
+            "no Cache-Control: no-cache on an event stream: a proxy may cache or buffer it",
+            expected="no-cache",
+            actual=exchange.headers.get("cache-control"),
+            where="headers.cache-control",
         )
+        # a MUST only for a target that claims it (capability stream.cache_control)
+        (ctx.fail if ctx.target.claims("stream.cache_control") else ctx.warn)(finding)
 
 
 def event_schema(ctx: CheckContext, events: list[Payload]) -> str:

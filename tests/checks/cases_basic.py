@@ -80,7 +80,8 @@ CASES: list[Case] = [
         id: selftest.request_id_error
         title: an error carries the request id when the target claims errors.request_id
         steps:
-          - request: {protocol: openai, operation: chat, key: "literal:sk-gp-unknown-0123456789abcdef"}
+          - request:
+              {protocol: openai, operation: chat, key: "literal:sk-gp-unknown-0123456789abcdef"}
             expect: {status: 401, request_id: true}
         """,
         "no x-oneapi-request-id header in the error response",

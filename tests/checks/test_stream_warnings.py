@@ -1,8 +1,10 @@
 """A SHOULD-level finding (no Cache-Control on an event stream) warns without failing the
-verdict, and the warning and the stream's timing figures reach the reports."""
+verdict, and the warning and the stream's timing figures reach the reports. A target that
+claims ``stream.cache_control`` (the bundled mock's profile does) fails instead."""
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable
 from pathlib import Path
 
@@ -13,17 +15,29 @@ from support import DEFAULT
 from gateprobe.mock import MockServer
 from gateprobe.report.summary import result_record
 from gateprobe.scenario import load_scenarios
+from gateprobe.target import Target
 
 SCENARIO = STREAM.format(protocol="openai", kind="true", model="gpt-4o-mini").replace(FAULT, "")
+
+
+def unclaimed(url: str) -> Target:
+    """The mock's profile without its claim of Cache-Control on streams."""
+    target = mock_target(url)
+    return dataclasses.replace(target, capabilities=target.capabilities - {"stream.cache_control"})
 
 
 def test_a_missing_cache_control_warns_and_the_scenario_still_passes(
     mock_factory: Callable[..., MockServer], tmp_path: Path
 ) -> None:
     server = mock_factory(DEFAULT, defects=frozenset({"no-cache-control"}))
-    target = mock_target(server.url)
+    target = unclaimed(server.url)
     with httpx.Client(timeout=10.0) as http:
         (outcome,) = run_all(tmp_path, SCENARIO, target, http)
+        (claimed,) = run_all(tmp_path, SCENARIO, mock_target(server.url), http)
+    assert claimed.verdict == "fail"
+    assert claimed.reason == (
+        "stream: no Cache-Control: no-cache on an event stream: a proxy may cache or buffer it"
+    )
     assert outcome.verdict == "pass", outcome.reason
     (warning,) = outcome.warnings
     assert warning.check == "stream" and warning.where == "headers.cache-control"
@@ -55,7 +69,7 @@ def test_the_failure_text_shows_the_warning_and_the_stream_figures(
     from gateprobe.report.failure import format_failure
 
     server = mock_factory(DEFAULT, defects=frozenset({"no-cache-control", "missing-done"}))
-    target = mock_target(server.url)
+    target = unclaimed(server.url)
     with httpx.Client(timeout=10.0) as http:
         (outcome,) = run_all(tmp_path, SCENARIO, target, http)
     assert outcome.verdict == "fail"
