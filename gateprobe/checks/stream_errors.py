@@ -12,12 +12,24 @@ that carries the error (clients and SDKs only raise on the status).
  - nothing follows it, and nothing anywhere claims completion: no ``[DONE]``, no usage chunk,
    no ``finish_reason``/``stop_reason``/``finishReason``, no ``message_stop``, no
    ``response.completed`` (a fabricated end makes a truncated answer look whole);
- - no raw, unframed JSON appended to the event stream (new-api's Claude relay).
+ - no raw, unframed JSON appended to the event stream (new-api's Claude relay);
+ - the stream ends: a gateway that, after the failure, sends nothing more and keeps the
+   connection open (the read timed out after events had come) leaves the client waiting
+   until its own timeout.
+
+``stream_error: cut`` (the upstream ended the stream after N chunks without an error and
+without its terminator, e.g. the mock's ``--cut-after-3``): the gateway must not fabricate
+completion: no ``finish_reason``/``stop_reason``/``finishReason``, no ``[DONE]``, no
+``message_stop``, no ``response.completed``, no usage chunk (in OpenAI chat only the end of a
+complete answer carries usage). It may end the stream abruptly (a cut frame or an unclosed
+Gemini array included) or report an error in-band: both pass. A stream it leaves open after
+the cut fails as in ``mid-stream``.
 """
 
 from __future__ import annotations
 
 import json
+import re
 from typing import Any
 
 from gateprobe.checks._registry import CheckContext, check
@@ -27,7 +39,9 @@ from gateprobe.errors import CheckFailed
 __all__: list[str] = []
 
 CHECK = "stream_error"
-MODES = ("before-first-byte", "mid-stream")
+MODES = ("before-first-byte", "mid-stream", "cut")
+# How gateprobe.http reports a read that timed out (the limit in seconds is in it).
+_READ_TIMEOUT = re.compile(r"no data for ([0-9.]+) s")
 
 
 @check("stream_error")
@@ -37,6 +51,8 @@ def stream_error(ctx: CheckContext, mode: Any) -> None:
         raise CheckFailed(CHECK, f"stream_error takes one of {', '.join(MODES)}, not {mode!r}")
     if mode == "before-first-byte":
         _before_first_byte(ctx)
+    elif mode == "cut":
+        guarded(CHECK, lambda: _cut(ctx))
     else:
         guarded(CHECK, lambda: _mid_stream(ctx))
 
@@ -121,17 +137,69 @@ def _claims_completion(ctx: CheckContext, responses: bool, p: Payload) -> str | 
     return None
 
 
-def _mid_stream(ctx: CheckContext) -> None:
-    exchange = ctx.exchange
-    if exchange.status != 200:
+def _started(ctx: CheckContext, what: str) -> None:
+    status = ctx.exchange.status
+    if status != 200:
         raise fail(
-            f"expected the stream to start (HTTP 200) before the upstream failed, got "
-            f"HTTP {exchange.status}",
+            f"expected the stream to start (HTTP 200) before the upstream {what}, got "
+            f"HTTP {status}",
             "status",
             200,
-            exchange.status,
+            status,
             check=CHECK,
         )
+
+
+def _hung(ctx: CheckContext, events: list[Payload], what: str) -> bool:
+    """Records a failure and says True when the gateway left the stream open, silent.
+
+    A read timeout after events came (the step's ``read_timeout``, or the target's) means the
+    gateway neither went on nor closed the stream after the upstream's failure.
+    """
+    error = ctx.exchange.error or ""
+    found = _READ_TIMEOUT.match(error)
+    if found is None or not (ctx.exchange.events or ctx.exchange.elements):
+        return False
+    last = events[-1].label if events else "none"
+    ctx.fail(
+        fail(
+            f"after the upstream {what} the gateway sent nothing more for {found.group(1)} s "
+            f"and did not close the stream (last event: {last}); a client waits until its own "
+            f"timeout",
+            "end of stream",
+            "the stream ends (an in-band error, or closed) soon after the upstream failure",
+            error,
+            check=CHECK,
+        )
+    )
+    return True
+
+
+def _cut(ctx: CheckContext) -> None:
+    """The upstream cut the stream: nothing may claim the answer was complete."""
+    _started(ctx, "cut the stream")
+    events = payloads(ctx, CHECK)
+    responses = ctx.protocol == "openai" and is_responses(ctx, events)
+    _hung(ctx, events, "cut the stream")
+    for p in events:
+        claim = _claims_completion(ctx, responses, p)
+        if claim is not None:
+            ctx.fail(
+                fail(
+                    f"{p.label} carries {claim} although the upstream cut the stream: a "
+                    f"truncated answer must not look complete",
+                    p.label,
+                    "no completion marker in a cut stream (an abrupt end or an in-band error)",
+                    claim,
+                    check=CHECK,
+                )
+            )
+            return  # the first claim says it; the ones after it are the same fabrication
+
+
+def _mid_stream(ctx: CheckContext) -> None:
+    exchange = ctx.exchange
+    _started(ctx, "failed")
     kind = "element" if exchange.elements else "event"
     count = len(exchange.events or exchange.elements)
     if exchange.stream_problem:
@@ -147,6 +215,7 @@ def _mid_stream(ctx: CheckContext) -> None:
         )
     events = payloads(ctx, CHECK)
     responses = ctx.protocol == "openai" and is_responses(ctx, events)
+    hung = _hung(ctx, events, "failed mid-stream")
     errors = [p for p in events if _is_error(ctx, responses, p)]
     first_error = events.index(errors[0]) if errors else len(events)
     for position, p in enumerate(events):
@@ -171,6 +240,8 @@ def _mid_stream(ctx: CheckContext) -> None:
             check=CHECK,
         )
     if not errors:
+        if hung:
+            return  # it did not end: "ended without an error" would say the wrong thing
         last = f"after {events[-1].label}" if events else "before any event"
         if ctx.protocol == "gemini":
             # Gemini defines no in-band error: a stream that just ends (new-api, LiteLLM) is

@@ -64,6 +64,30 @@ steps:
     expect: {{status: 200, stream_cancelled: true}}
 """
 
+# A stream whose upstream fails after three chunks, read with a short read timeout: a gateway
+# that leaves the stream open after the failure is seen within a second.
+HANG = """\
+id: selftest.hang
+title: hang
+steps:
+  - request:
+      protocol: {protocol}
+      operation: {operation}
+      stream: {kind}
+      model: "{model}--chunks-8--fail-after-3@FAULT@"
+      read_timeout: 1
+    expect: {{status: 200, stream_error: mid-stream}}
+"""
+CUT = "--chunks-8--cut-after-3"
+# (case name, protocol, operation, stream kind, the event carrying the fabricated end, claim)
+FABRICATED_ENDS = (
+    ("openai", "openai", "chat", "true", "event[4]", "finish_reason 'stop'"),
+    ("anthropic", "anthropic", "chat", "true", "event[7]", "stop_reason 'end_turn'"),
+    ("responses", "openai", "responses", "true", "event[7]", "response.completed"),
+    ("gemini-sse", "gemini", "chat", "true", "event[3]", "finishReason 'STOP'"),
+    ("gemini-array", "gemini", "chat", "array", "element[3]", "finishReason 'STOP'"),
+)
+
 CASES: list[Case] = [
     # -- stream: framing and headers ----------------------------------------------------------
     Case(
@@ -273,6 +297,39 @@ CASES: list[Case] = [
         clean_scenario=stream_with(
             "anthropic", "{stream_error: mid-stream}", model=f"{ANTHROPIC}--fail-after-3"
         ),
+    ),
+    *(
+        Case(
+            f"fabricated-finish-on-cut-{name}",
+            "stream_error",
+            stream_with(
+                protocol,
+                "{status: 200, stream_error: cut}",
+                model=MODELS[protocol] + CUT,
+                operation=operation,
+                kind=kind,
+            ),
+            f"{event} carries {claim} although the upstream cut the stream: a truncated answer "
+            "must not look complete",
+            defects=("fabricated-finish-on-cut",),
+        )
+        for name, protocol, operation, kind, event, claim in FABRICATED_ENDS
+    ),
+    *(
+        Case(
+            f"hang-after-midstream-failure-{name}",
+            "stream_error",
+            HANG.format(protocol=protocol, operation=operation, kind=kind, model=MODELS[protocol]),
+            "after the upstream failed mid-stream the gateway sent nothing more for 1 s and did "
+            f"not close the stream (last event: {last}); a client waits until its own timeout",
+            defects=("hang-after-midstream-failure",),
+        )
+        for name, protocol, operation, kind, last in (
+            ("openai", "openai", "chat", "true", "event[3]"),
+            ("anthropic", "anthropic", "chat", "true", "event[5]"),
+            ("responses", "openai", "responses", "true", "event[6]"),
+            ("gemini", "gemini", "chat", "true", "event[2]"),
+        )
     ),
     # -- stream_equals_plain ------------------------------------------------------------------
     *(
