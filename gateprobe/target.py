@@ -44,6 +44,7 @@ class Dialect:
     exhausted_key_status: int = 402  # a key whose own quota is used up
     model_forbidden_status: int = 403  # a key not allowed to use the model
     lowercase_bearer_status: int = 200  # `Authorization: bearer <key>`: accepted (200) or not
+    model_budget_status: int = 429  # a model (deployment) whose own budget is spent
     error_envelope: Mapping[str, str] = field(default_factory=lambda: {p: p for p in PROTOCOLS})
     usage_chunk_by_default: bool = False
     request_id_header: str = "x-request-id"
@@ -143,6 +144,7 @@ class Target:
                 "exhausted_key_status": self.dialect.exhausted_key_status,
                 "model_forbidden_status": self.dialect.model_forbidden_status,
                 "lowercase_bearer_status": self.dialect.lowercase_bearer_status,
+                "model_budget_status": self.dialect.model_budget_status,
                 "error_envelope": dict(self.dialect.error_envelope),
                 "usage_chunk_by_default": self.dialect.usage_chunk_by_default,
                 "request_id_header": self.dialect.request_id_header,
@@ -260,6 +262,7 @@ def load_target(
         exhausted_key_status=dialect_data.get("exhausted_key_status", 402),
         model_forbidden_status=dialect_data.get("model_forbidden_status", 403),
         lowercase_bearer_status=dialect_data.get("lowercase_bearer_status", 200),
+        model_budget_status=dialect_data.get("model_budget_status", 429),
         error_envelope=envelope,
         usage_chunk_by_default=dialect_data.get("usage_chunk_by_default", False),
         request_id_header=dialect_data.get("request_id_header", "x-request-id").lower(),

@@ -11,6 +11,7 @@ from __future__ import annotations
 # Importing the modules registers their checks.
 from gateprobe.checks import (  # noqa: F401
     basic,
+    budget,
     capabilities,
     envelope,
     leaks,

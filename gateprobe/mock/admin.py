@@ -1,8 +1,10 @@
 """The mock's admin API under ``/_gateprobe/``, guarded by the admin token.
 
     GET   /_gateprobe/health            mode, defects, event-loop lag (?since=<epoch s>)
-    POST  /_gateprobe/reset             restore balances, keys, logs; optional {config, defects}
-    GET   /_gateprobe/state             balances, keys (remaining, used), ledger totals
+    POST  /_gateprobe/reset             restore balances, keys, model budgets, logs; optional
+                                        {config, defects}
+    GET   /_gateprobe/state             balances, keys (remaining, used), model budgets (spent,
+                                        open, remaining), ledger totals
     GET   /_gateprobe/quota             the key in ``x-gateprobe-key``: quota, used, balance
     GET   /_gateprobe/ledger?limit=N    settled and rolled-back reservations
     GET   /_gateprobe/usage?limit=N     per-request usage records and per-day aggregates

@@ -71,6 +71,9 @@ class ModelConfig:
     ttft_ms: float | None = None
     itl_ms: float | None = None
     owned_by: str = "gateprobe"
+    # Quota units that the calls of every key may spend on this model together (LiteLLM's
+    # per-deployment max_budget); None: no budget of its own.
+    budget: int | None = None
 
 
 @dataclass(frozen=True)
@@ -89,6 +92,7 @@ class MockConfig:
     seed: int = 0
     path_style: PathStyle = "standard"
     insufficient_quota_status: int = 402
+    model_budget_status: int = 429  # a call refused because its model's budget is spent
     max_body_bytes: int = 1_048_576
     admin_token: str = "gp-admin-token"
     ttft_ms: float = 0.0
@@ -195,6 +199,11 @@ class _Parser:
         ):
             if name in data:
                 kwargs[name] = self.integer(name, data[name], minimum=0)
+        if "model_budget_status" in data:
+            status = self.integer("model_budget_status", data["model_budget_status"], 400)
+            if status > 599:
+                raise self.fail("model_budget_status", f"must be at most 599, got {status!r}")
+            kwargs["model_budget_status"] = status
         for name in ("ttft_ms", "itl_ms", "hang_seconds", "rate_window_seconds"):
             if name in data:
                 kwargs[name] = self.number(name, data[name])
@@ -318,6 +327,7 @@ class _Parser:
                 raise self.fail(f"{where}.capabilities", f"unknown capability {c!r}")
         variants = item.get("variants")
         per_call = item.get("per_call")
+        budget = item.get("budget")
         ttft, itl = item.get("ttft_ms"), item.get("itl_ms")
         return ModelConfig(
             id=model_id,
@@ -337,6 +347,7 @@ class _Parser:
             ttft_ms=None if ttft is None else self.number(f"{where}.ttft_ms", ttft),
             itl_ms=None if itl is None else self.number(f"{where}.itl_ms", itl),
             owned_by=self.string(f"{where}.owned_by", item.get("owned_by", "gateprobe")),
+            budget=None if budget is None else self.integer(f"{where}.budget", budget, 0),
         )
 
     def channel(self, i: int, item: Mapping[str, Any]) -> ChannelConfig:

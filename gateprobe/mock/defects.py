@@ -24,6 +24,7 @@ DEFECTS: dict[str, str] = {
     "double-charge-on-retry": "a call retried upstream is charged once per attempt",
     "stream-usage-summed": "a stream's cumulative usage reports are added up, not the last taken",
     "overdraft": "admission needs only a balance above zero and the cost is taken unchecked",
+    "model-budget-ignored": "a model's own budget is not enforced: its calls are never refused",
     "429-without-retry-after": "rate-limit responses carry no `Retry-After` header",
     "anthropic-events-out-of-order": "Anthropic streams close each block before its deltas",
     "gemini-no-usage-metadata": "Gemini responses and streams carry no `usageMetadata`",

@@ -72,6 +72,7 @@ class GatewayError(Exception):
         *,
         param: str | None = None,
         headers: dict[str, str] | None = None,
+        openai_type: str | None = None,
     ) -> None:
         super().__init__(message)
         self.status = status
@@ -79,6 +80,10 @@ class GatewayError(Exception):
         self.message = message
         self.param = param
         self.headers = headers or {}
+        # The OpenAI envelope's `type` when the status's usual one says too little (OpenAI's
+        # own quota error is type and code `insufficient_quota`); the other envelopes keep
+        # the documented type or status of the HTTP status.
+        self.openai_type = openai_type
 
 
 def envelope(protocol: str, error: GatewayError, request_id: str, status: int) -> dict[str, Any]:
@@ -108,7 +113,8 @@ def envelope(protocol: str, error: GatewayError, request_id: str, status: int) -
     return {
         "error": {
             "message": message,
-            "type": OPENAI_TYPES.get(
+            "type": error.openai_type
+            or OPENAI_TYPES.get(
                 status, "upstream_error" if status >= 500 else "invalid_request_error"
             ),
             "param": error.param,

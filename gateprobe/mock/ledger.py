@@ -10,6 +10,12 @@ tuple per entry, turned into a dictionary only when read (``recent``). Running t
 account and per key (``snapshot``) stay exact however many entries have rolled off, so
 balances can always be reconciled: for an account whose balance was not set by hand,
 ``initial balance - balance == debited + open`` (its ``account_totals`` row).
+
+A model may have a budget of its own (``ModelConfig.budget``), shared by every key. It is
+reserved from like a key's quota, under the same lock and before the key and account are
+looked at: a call whose estimate the budget's remainder cannot cover is refused, so the spend
+never passes the budget (LiteLLM admits while the spend is below it and may overshoot by one
+call). Settling spends the call's cost; a rollback spends nothing.
 """
 
 from __future__ import annotations
@@ -24,7 +30,14 @@ from typing import Any, Literal
 
 from gateprobe.mock.config import KeyConfig, MockConfig
 
-__all__ = ["InsufficientQuota", "KeyState", "Ledger", "Reservation"]
+__all__ = [
+    "InsufficientQuota",
+    "KeyState",
+    "Ledger",
+    "ModelBudget",
+    "ModelBudgetExceeded",
+    "Reservation",
+]
 
 ReservationState = Literal["reserved", "settled", "rolled_back"]
 
@@ -37,6 +50,29 @@ class InsufficientQuota(Exception):
         self.scope = scope
         self.needed = needed
         self.available = available
+
+
+class ModelBudgetExceeded(Exception):
+    """The model's budget, shared by every key, cannot cover the call's reservation."""
+
+    def __init__(self, model: str, budget: int, available: int, needed: int) -> None:
+        super().__init__(model)
+        self.model = model
+        self.budget = budget
+        self.available = available
+        self.needed = needed
+
+
+@dataclass(slots=True)
+class ModelBudget:
+    model: str
+    budget: int
+    spent: int = 0  # the costs of settled calls
+    held: int = 0  # reserved by calls in flight
+
+    @property
+    def available(self) -> int:
+        return self.budget - self.spent - self.held
 
 
 @dataclass
@@ -58,6 +94,10 @@ class Reservation:
     amount: int
     state: ReservationState = "reserved"
     charged: int = 0
+    # The budget of the call's model and what the call holds of it. The object, not the model
+    # name: a reservation made before a reset must not settle against the fresh budget.
+    budget: ModelBudget | None = None
+    budget_hold: int = 0
 
 
 @dataclass
@@ -120,6 +160,7 @@ class Ledger:
     totals: _Totals = field(default_factory=_Totals)
     account_totals: dict[str, _Tally] = field(default_factory=dict)
     key_totals: dict[str, _Tally] = field(default_factory=dict)
+    budgets: dict[str, ModelBudget] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         self._lock = threading.Lock()
@@ -139,6 +180,9 @@ class Ledger:
             self.totals = _Totals()
             self.account_totals = {}
             self.key_totals = {}
+            self.budgets = {
+                m.id: ModelBudget(m.id, m.budget) for m in config.models if m.budget is not None
+            }
 
     def put_key(self, key: KeyConfig) -> KeyState:
         """Create or replace a key; its remaining quota restarts from ``key.quota``."""
@@ -165,9 +209,19 @@ class Ledger:
 
     # -- the reservation cycle -----------------------------------------------------------
 
-    def reserve(self, request_id: str, key: KeyState, amount: int) -> Reservation:
+    def reserve(
+        self, request_id: str, key: KeyState, amount: int, *, model: str | None = None
+    ) -> Reservation:
+        """Hold ``amount`` of the key's quota, its account's balance and ``model``'s budget."""
         account = key.config.account
         with self._lock:
+            budget = self.budgets.get(model) if model is not None else None
+            if budget is not None and "model-budget-ignored" not in self.config.defects:
+                available = budget.available
+                # a spent budget refuses even a call that would cost nothing
+                if available <= 0 or available < amount:
+                    raise ModelBudgetExceeded(budget.model, budget.budget, available, amount)
+            hold = amount if budget is not None else 0
             if "overdraft" in self.config.defects:
                 # The defect: admit whatever has anything left and reserve nothing; the cost
                 # is taken when the call settles, with no floor (new-api's trusted path).
@@ -184,7 +238,11 @@ class Ledger:
             if key.remaining is not None:
                 key.remaining -= amount
             self.balances[account] = balance - amount
-            reservation = Reservation(request_id, key.name, account, amount)
+            if budget is not None:
+                budget.held += hold
+            reservation = Reservation(
+                request_id, key.name, account, amount, budget=budget, budget_hold=hold
+            )
             self.open[request_id] = reservation
             return reservation
 
@@ -202,6 +260,10 @@ class Ledger:
             key = self.keys.get(reservation.key)
             if key is not None:
                 key.used += cost + extra
+            budget = reservation.budget
+            if budget is not None:
+                budget.held -= reservation.budget_hold
+                budget.spent += cost
             reservation.state = "settled"
             reservation.charged = cost
             self.open.pop(reservation.request_id, None)
@@ -221,6 +283,9 @@ class Ledger:
             if reservation.state != "reserved":
                 return
             kept = "no-rollback" in self.config.defects
+            if reservation.budget is not None:
+                # a failed call spends no budget (no-rollback is about the key's quota only)
+                reservation.budget.held -= reservation.budget_hold
             if not kept:
                 self._credit(reservation, reservation.amount)
                 self.totals.refunded += reservation.amount
@@ -293,6 +358,15 @@ class Ledger:
                     for name, k in self.keys.items()
                 },
                 "open_reservations": len(self.open),
+                "model_budgets": {
+                    name: {
+                        "budget": b.budget,
+                        "spent": b.spent,
+                        "open": b.held,
+                        "remaining": b.available,
+                    }
+                    for name, b in self.budgets.items()
+                },
                 "totals": {
                     "settled": self.totals.settled,
                     "refunded": self.totals.refunded,

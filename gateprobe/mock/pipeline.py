@@ -9,6 +9,9 @@ Policies where the seeds are silent:
   were written to it before the disconnect, never more;
 - an upstream that fails mid-stream (``fail-after-N``, ``cut-after-N``) is a failed call: the
   reservation is rolled back in full and the client is told in-band (or the stream is cut).
+- a model's own budget (``ModelConfig.budget``, shared by every key) is reserved from with the
+  key's quota, strictly: a call whose estimate its remainder cannot cover is refused with
+  ``model_budget_status`` (429) before the upstream is called, whatever the key has left.
 """
 
 from __future__ import annotations
@@ -34,7 +37,7 @@ from gateprobe.mock.config import ChannelConfig, MockConfig, ModelConfig
 from gateprobe.mock.defects import UPSTREAM_SECRET, UPSTREAM_URL
 from gateprobe.mock.dropped import drop_options
 from gateprobe.mock.errors import GatewayError, envelope
-from gateprobe.mock.ledger import InsufficientQuota, KeyState, Reservation
+from gateprobe.mock.ledger import InsufficientQuota, KeyState, ModelBudgetExceeded, Reservation
 from gateprobe.mock.retry import attempt_upstream, charge_failed_attempts
 from gateprobe.mock.state import MockState
 from gateprobe.mock.summed_usage import summed_usage
@@ -453,7 +456,15 @@ async def run_call(
     if key is not None:
         estimate = cost_of(model, channel, prompt, ceiling)
         try:
-            reservation = state.ledger.reserve(request_id, key, estimate)
+            reservation = state.ledger.reserve(request_id, key, estimate, model=model.id)
+        except ModelBudgetExceeded as exc:
+            raise GatewayError(
+                config.model_budget_status,
+                "model_budget_exceeded",
+                f"Budget exceeded for model '{exc.model}': {max(exc.available, 0)} of "
+                f"{exc.budget} quota units left, {exc.needed} needed",
+                openai_type="model_budget_exceeded",
+            ) from None
         except InsufficientQuota as exc:
             what = "API key quota" if exc.scope == "key" else "account balance"
             raise GatewayError(

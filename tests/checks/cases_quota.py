@@ -1,4 +1,4 @@
-"""Self-test cases of the quota checks (gateprobe/checks/quota.py, quota_admission.py).
+"""Self-test cases of the quota checks (gateprobe/checks/quota.py, quota_admission.py, budget.py).
 
 Each billing defect of the mock is caught by the check meant for it: ``no-rollback`` by
 ``quota_charged: 0`` (a failed call keeps its pre-deduction), ``double-charge`` by
@@ -8,6 +8,12 @@ reserved before the call), ``double-charge-on-retry`` by ``quota_charged: usage`
 mock retries upstream (charged once per attempt), ``stream-usage-summed`` by ``quota_charged:
 usage`` on Claude and Gemini streams (their cumulative usage reports added up). OpenAI's stream
 reports its usage once, so summing it changes nothing there: no OpenAI instance in that case.
+
+``budget_enforced`` repeats a call to the profile's ``budget`` model (the mock's
+``gpt-4o-mini-budget``, 150 units shared by every key): ``model-budget-ignored`` admits all 12
+calls; a dialect naming another ``model_budget_status`` fails on the mock's 429;
+``html-error-page`` makes the refusal a page instead of a JSON error. The healing reset restores
+the budget, and a mock reused without one refuses the clean run's first call, which also passes.
 """
 
 from __future__ import annotations
@@ -75,6 +81,13 @@ steps:
   - request: {protocol: openai, operation: chat, body: {max_tokens: 2000}}
     expect: {status: 200, quota_admission: true}
 """
+MODEL_BUDGET = """\
+id: selftest.model_budget
+title: a model's own budget ends in a refusal that stays
+steps:
+  - request: {protocol: openai, operation: chat, model_of: budget}
+    expect: {budget_enforced: {max_calls: 12}}
+"""
 
 CASES: list[Case] = [
     # -- quota_charged ------------------------------------------------------------------------
@@ -136,5 +149,27 @@ CASES: list[Case] = [
         ADMISSION,
         "the gateway reserved nothing before the call",
         defects=("overdraft",),
+    ),
+    # -- budget_enforced ----------------------------------------------------------------------
+    Case(
+        "model-budget-ignored",
+        "budget_enforced",
+        MODEL_BUDGET,
+        "the model budget was never enforced: 12 calls to gpt-4o-mini-budget all answered 200",
+        defects=("model-budget-ignored",),
+    ),
+    Case(
+        "model-budget-status",
+        "budget_enforced",
+        MODEL_BUDGET,
+        "was refused with HTTP 429, not the target's model-budget status 402",
+        dialect={"model_budget_status": 402},
+    ),
+    Case(
+        "model-budget-refusal-not-json",
+        "budget_enforced",
+        MODEL_BUDGET,
+        "call 4 to gpt-4o-mini-budget is not a JSON error (text/html)",
+        defects=("html-error-page",),
     ),
 ]

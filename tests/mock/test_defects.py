@@ -369,6 +369,26 @@ def test_overdraft(mock_factory: Callable[..., MockServer]) -> None:
         assert statuses.count(200) == 3  # each call reserves 3 of the 10
 
 
+@covers("model-budget-ignored")
+def test_model_budget_ignored(mock_factory: Callable[..., MockServer]) -> None:
+    body = OPENAI_BODY | {"model": "gpt-4o-mini-budget"}
+
+    def spend(client: httpx.Client) -> tuple[list[int], dict[str, int]]:
+        """12 calls to the model with a budget of 150: statuses, and its budget after them."""
+        answers = [client.post(CHAT, json=body, headers=bearer()).status_code for _ in range(12)]
+        state = client.get("/_gateprobe/state", headers=ADMIN).json()
+        return answers, state["model_budgets"]["gpt-4o-mini-budget"]
+
+    with started(mock_factory, "model-budget-ignored") as broken:
+        answers, budget = spend(broken)
+        assert answers == [200] * 12
+        assert budget["spent"] > budget["budget"]  # still counted, never enforced
+        answers, budget = spend(healed(broken))
+        refused = answers.index(429)
+        assert refused > 0 and answers[refused:] == [429] * (12 - refused)
+        assert budget["spent"] <= budget["budget"]
+
+
 @covers("double-charge-on-retry")
 def test_double_charge_on_retry(mock_factory: Callable[..., MockServer]) -> None:
     retried = bearer() | {"x-gateprobe-directives": "fail-attempts-1"}
