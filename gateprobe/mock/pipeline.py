@@ -228,6 +228,7 @@ class Parsed:
             min_tokens=config.min_output_tokens,
             max_tokens=min(config.max_output_tokens, model.max_output_tokens),
             directives=directives,
+            streamed=self.spec.stream,
         )
         if len(self._completions) < 4:
             self._completions[memo] = found

@@ -21,8 +21,9 @@ gateway that forwards the model name, or in the ``x-gateprobe-directives`` heade
                        gateway retries them on another channel (``gateprobe.mock.retry``)
     mark-<n>           the visible output text begins with the word ``gateprobe-mark-<n>``
                        (one more output token, before the normal words), on every generating
-                       route, plain and streamed: sent the way a fault will be sent, it shows
-                       that the fault's directives reach the upstream through a gateway
+                       route, plain and streamed (then ``gateprobe-mark-<n>-streamed``): sent
+                       the way a fault will be sent, it shows that the fault's directives reach
+                       the upstream through a gateway, and whether the upstream call streams
 """
 
 from __future__ import annotations
@@ -110,6 +111,7 @@ WORDS = [
 
 # ``mark-<n>``'s word, which a harness looks for in the answer: gateprobe-mark-<n>.
 MARK_PREFIX = "gateprobe-mark-"
+MARK_STREAMED = "-streamed"  # appended to the mark's word when the answer is streamed
 
 REASONING_PIECES = {"none": 0, "minimal": 2, "low": 4, "medium": 8, "high": 16, "xhigh": 24}
 
@@ -354,6 +356,7 @@ def generate(
     min_tokens: int,
     max_tokens: int,
     directives: Directives = NO_DIRECTIVES,
+    streamed: bool = False,
 ) -> Completion:
     key = _digest(seed, req.model, req.fingerprint)
     digest = key.hex()[:24]
@@ -386,8 +389,9 @@ def generate(
     else:
         pieces = _words(entropy, n)
     if directives.mark is not None:
-        # first, before max_tokens cuts the answer: a short answer still shows it
-        word = f"{MARK_PREFIX}{directives.mark}"
+        # first, before max_tokens cuts the answer: a short answer still shows it; a streamed
+        # answer says so, since a gateway may turn a client's stream into a plain upstream call
+        word = f"{MARK_PREFIX}{directives.mark}{MARK_STREAMED if streamed else ''}"
         pieces.insert(0, word + " " if pieces else word)
     if req.max_tokens is not None:
         budget = max(0, req.max_tokens - len(reasoning))

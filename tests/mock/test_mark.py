@@ -131,10 +131,11 @@ def test_the_mark_leads_the_visible_text_in_the_name_and_in_the_header(
 
     plain = text(model)
     assert "gateprobe-mark" not in plain
+    streamed = "-streamed" if stream else ""  # a streamed answer says it was streamed
     in_name = text(f"{model}--mark-7")
-    assert in_name == "gateprobe-mark-7 " + plain
+    assert in_name == f"gateprobe-mark-7{streamed} " + plain
     in_header = text(model, {"x-gateprobe-directives": "mark-42"})
-    assert in_header == "gateprobe-mark-42 " + plain
+    assert in_header == f"gateprobe-mark-42{streamed} " + plain
 
 
 @pytest.mark.parametrize(("route", "stream", "framing"), SHAPES)
@@ -152,7 +153,7 @@ def test_the_mark_combines_with_chunks_and_a_cut(
         headers={"x-gateprobe-directives": "mark-3"},
     )
     text = text_of(route, answer, stream=stream, framing=framing)
-    assert text.startswith("gateprobe-mark-3 ")
+    assert text.startswith("gateprobe-mark-3-streamed " if stream else "gateprobe-mark-3 ")
     assert len(text.split()) == 6  # the mark, then the five words chunks-5 asks for
     if stream:
         cut = send(client, route, f"{model}--mark-9--cut-after-2", stream=True, framing=framing)
@@ -160,9 +161,9 @@ def test_the_mark_combines_with_chunks_and_a_cut(
             # a cut array is not closed: parse the elements that came
             elements = json.loads(cut.content + b"]")
             first = elements[0]["candidates"][0]["content"]["parts"][0]["text"]
-            assert first == "gateprobe-mark-9 "
+            assert first == "gateprobe-mark-9-streamed "
         else:
-            assert b"gateprobe-mark-9 " in cut.content
+            assert b"gateprobe-mark-9-streamed " in cut.content
 
 
 def test_the_mark_is_counted_as_one_output_token(client: httpx.Client) -> None:
