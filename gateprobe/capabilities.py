@@ -68,13 +68,19 @@ IMPLIED: dict[str, str] = {
         "the gateway checks keys of its own; implied unless `auth: {required: false}`. "
         "Scenarios about rejected or missing keys need it"
     ),
+    "errors.body_limit": (
+        "the gateway refuses a body over a limit; implied by `dialect.max_body_bytes` (no "
+        "protocol sets a limit, so no limit is assumed)"
+    ),
     "auth.<protocol>.<form>": (
         "the protocol's routes accept the credential form (bearer, x-api-key, x-goog-api-key, "
         "query); implied by `auth.credentials` (default: openai bearer; anthropic x-api-key "
         "and bearer; gemini x-goog-api-key and query)"
     ),
 }
-_IMPLIED_PATTERN = re.compile(r"auth\.keys|auth\.(openai|anthropic|gemini)\.[a-z-]+")
+_IMPLIED_PATTERN = re.compile(
+    r"auth\.keys|errors\.body_limit|auth\.(openai|anthropic|gemini)\.[a-z-]+"
+)
 
 
 def unknown(names: Iterable[str]) -> list[str]:
@@ -109,7 +115,8 @@ def _dialect_fields() -> list[tuple[str, str, str]]:
     rows = []
     for name in Dialect.__dataclass_fields__:
         default = getattr(defaults, name)
-        shown = json.dumps(dict(default) if not isinstance(default, int | str | bool) else default)
+        plain = default is None or isinstance(default, int | str | bool)
+        shown = json.dumps(default if plain else dict(default))
         rows.append((name, shown, described.get(name, {}).get("description", "")))
     return rows
 

@@ -45,6 +45,7 @@ class Dialect:
     model_forbidden_status: int = 403  # a key not allowed to use the model
     lowercase_bearer_status: int = 200  # `Authorization: bearer <key>`: accepted (200) or not
     model_budget_status: int = 429  # a model (deployment) whose own budget is spent
+    max_body_bytes: int | None = None  # the request-body limit it enforces (413 above it)
     error_envelope: Mapping[str, str] = field(default_factory=lambda: {p: p for p in PROTOCOLS})
     usage_chunk_by_default: bool = False
     request_id_header: str = "x-request-id"
@@ -107,6 +108,8 @@ class Target:
         }
         if self.auth_required:
             implied.add("auth.keys")
+        if self.dialect.max_body_bytes is not None:
+            implied.add("errors.body_limit")
         return frozenset(implied)
 
     def key(self, kind: str) -> str | None:
@@ -145,6 +148,7 @@ class Target:
                 "model_forbidden_status": self.dialect.model_forbidden_status,
                 "lowercase_bearer_status": self.dialect.lowercase_bearer_status,
                 "model_budget_status": self.dialect.model_budget_status,
+                "max_body_bytes": self.dialect.max_body_bytes,
                 "error_envelope": dict(self.dialect.error_envelope),
                 "usage_chunk_by_default": self.dialect.usage_chunk_by_default,
                 "request_id_header": self.dialect.request_id_header,
@@ -263,6 +267,7 @@ def load_target(
         model_forbidden_status=dialect_data.get("model_forbidden_status", 403),
         lowercase_bearer_status=dialect_data.get("lowercase_bearer_status", 200),
         model_budget_status=dialect_data.get("model_budget_status", 429),
+        max_body_bytes=dialect_data.get("max_body_bytes"),
         error_envelope=envelope,
         usage_chunk_by_default=dialect_data.get("usage_chunk_by_default", False),
         request_id_header=dialect_data.get("request_id_header", "x-request-id").lower(),
