@@ -51,7 +51,8 @@ def _add_mock_options(parser: argparse.ArgumentParser) -> None:
         "--mode",
         choices=("gateway", "upstream"),
         help="gateway (default): keys, quota, visibility, rate limits; upstream: any "
-        "key, no quota, every model name served (put it behind a real gateway)",
+        "key, no quota, every catalog model on every route of its kind and 404 for the "
+        "others, as a provider (put it behind a real gateway)",
     )
     group.add_argument(
         "--defect",

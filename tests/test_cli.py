@@ -212,20 +212,29 @@ def test_stream_without_done_and_with_first_token_delay() -> None:
     assert first_content >= 0.050
 
 
-def test_upstream_mode_serves_any_key_and_model() -> None:
+def test_upstream_mode_takes_any_key_and_refuses_unknown_models_as_a_provider_does() -> None:
     with running_mock("--mode", "upstream") as mock:
+        anyone = {"Authorization": "Bearer whatever-anyone-sends"}
         response = httpx.post(
             f"{mock.url}/v1/chat/completions",
+            json={**CHAT, "model": "claude-sonnet-4-5--chunks-3"},
+            headers=anyone,
+            timeout=10.0,
+        )
+        unknown = httpx.post(
+            f"{mock.url}/v1/chat/completions",
             json={**CHAT, "model": "acme-llm-7b-chat"},
-            headers={"Authorization": "Bearer whatever-anyone-sends"},
+            headers=anyone,
             timeout=10.0,
         )
         code, _ = mock.stop()
     assert code == 0
     assert response.status_code == 200
     body = response.json()
-    assert body["model"] == "acme-llm-7b-chat"
-    assert body["choices"][0]["message"]["content"]
+    assert body["model"] == "claude-sonnet-4-5--chunks-3"
+    assert len(body["choices"][0]["message"]["content"].split()) == 3
+    assert unknown.status_code == 404
+    assert unknown.json()["error"]["code"] == "model_not_found"
 
 
 # -- usage and errors --------------------------------------------------------------------------

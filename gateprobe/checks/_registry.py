@@ -82,27 +82,33 @@ class Check:
     doc: str
     before: BeforeFn | None = None
     unavailable: UnavailableFn | None = None
-
+    # The check itself judges how the body ended (a cut or a stall): the runner then adds no
+    # "the response was incomplete" failure of its own for a transport error.
+    judges_the_end: bool = False
 
 REGISTRY: dict[str, Check] = {}
 
 
 def check(
-    name: str, *, before: BeforeFn | None = None, unavailable: UnavailableFn | None = None
+    name: str,
+    *,
+    before: BeforeFn | None = None,
+    unavailable: UnavailableFn | None = None,
+    judges_the_end: bool = False,
 ) -> Callable[[CheckFn], CheckFn]:
     """Register ``fn`` as the check ``name`` (the key used under a step's ``expect``).
 
     ``before(prelude, argument)``, if given, runs just before the step's request is sent; the
     check reads what it returned as ``ctx.before[name]``. ``unavailable(target)``, if given,
     says why the check cannot run on a target: scenarios using it are then skipped with that
-    reason.
+    reason. ``judges_the_end``: the check judges a body that ended in a transport error itself.
     """
 
     def register(fn: CheckFn) -> CheckFn:
         if name in REGISTRY:
             raise ValueError(f"check {name!r} registered twice")
         doc = (fn.__doc__ or "").strip().split("\n")[0]
-        REGISTRY[name] = Check(name, fn, doc, before, unavailable)
+        REGISTRY[name] = Check(name, fn, doc, before, unavailable, judges_the_end)
         return fn
 
     return register
