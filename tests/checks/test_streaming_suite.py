@@ -75,6 +75,16 @@ CAUGHT_BY = {
         "stream_cancelled",
         "did not notice the cancellation",
     ),
+    "fabricated-finish-on-cut": (
+        "streaming.cut_stream[anthropic]",
+        "stream_error",
+        "although the upstream cut the stream",
+    ),
+    "hang-after-midstream-failure": (
+        "streaming.hang_after_mid_stream_failure[gemini]",
+        "stream_error",
+        "did not close the stream",
+    ),
 }
 
 
