@@ -86,6 +86,7 @@ class Check:
     # "the response was incomplete" failure of its own for a transport error.
     judges_the_end: bool = False
 
+
 REGISTRY: dict[str, Check] = {}
 
 
