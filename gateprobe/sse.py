@@ -118,7 +118,9 @@ class SSEParser:
         elif name == "id":
             if "\x00" not in value:
                 self._id = value
-        elif name == "retry" and value.isdigit():
+        elif name == "retry" and value.isascii() and value.isdigit():
+            # ASCII digits only, as the spec says: str.isdigit alone also takes "\u00b2",
+            # which int() refuses, and "\u0661" (Arabic-Indic one), which it reads as 1
             self._retry = int(value)
         return None
 

@@ -73,6 +73,16 @@ def test_fields_event_id_retry_and_unknown() -> None:
     assert (event.event, event.id, event.retry, event.data) == ("e", "7", 300, "d")
 
 
+def test_retry_takes_ascii_digits_only() -> None:
+    """``str.isdigit`` also takes a superscript two (which ``int`` refuses: the parser raised)
+    and an Arabic-Indic one (which ``int`` reads as 1); the spec takes ASCII digits only."""
+    parser = SSEParser()
+    parser.feed(
+        b"retry: \xc2\xb2\ndata: a\n\nretry: \xd9\xa1\ndata: b\n\nretry: 7\ndata: c\n\n", 0.0
+    )
+    assert [(e.data, e.retry) for e in parser.events] == [("a", None), ("b", None), ("c", 7)]
+
+
 def test_a_frame_without_data_dispatches_nothing() -> None:
     parser = SSEParser()
     assert parser.feed(b"event: lonely\n\ndata: real\n\n", 0.0)[0].event is None
