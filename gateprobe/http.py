@@ -95,25 +95,33 @@ class Exchange:
             raise ValueError(f"body is not JSON ({exc}); it starts with {preview!r}") from None
 
     def to_dict(self, redactor: Redactor) -> dict[str, Any]:
-        """A masked, JSON-able record for reports and failure output."""
+        """A masked, JSON-able record for reports and failure output.
+
+        ``redactor`` learns the credentials this request carried by name first (an answer
+        may quote a key set in a header of the scenario's own), then masks every field."""
+        redactor.learn(self.request.headers, self.request.url)
+
+        def masked(data: bytes) -> str:
+            return _masked_preview(data, redactor)
+
         return {
             "request": {
                 "method": self.request.method,
                 "url": redactor.text(self.request.url),
                 "headers": redactor.headers(self.request.headers),
-                "body": redactor.text(_preview(self.request.body or b"")),
+                "body": masked(self.request.body or b""),
             },
             "status": self.status,
             "headers": redactor.headers(self.headers),
-            "body": None if self.events or self.elements else redactor.text(_preview(self.body)),
+            "body": None if self.events or self.elements else masked(self.body),
             "events": [
                 {
                     "index": e.index,
                     "t_ms": round(e.time * 1000, 3),
-                    "event": e.event,
-                    "data": redactor.text(_preview(e.data.encode())),
+                    "event": redactor.text(e.event) if e.event else e.event,
+                    "data": masked(e.data.encode()),
                     # the frame as received, when it is not just `event:` and `data:` lines
-                    **({} if _plain_frame(e) else {"raw": redactor.text(_preview(e.raw.encode()))}),
+                    **({} if _plain_frame(e) else {"raw": masked(e.raw.encode())}),
                 }
                 for e in self.events
             ],
@@ -121,11 +129,12 @@ class Exchange:
                 {
                     "index": e.index,
                     "t_ms": round(e.time * 1000, 3),
-                    "text": redactor.text(_preview(e.text.encode())),
+                    "text": masked(e.text.encode()),
                 }
                 for e in self.elements
             ],
-            "stream_problem": self.stream_problem,
+            # a problem may quote the frame it met, an echoed key with it
+            "stream_problem": redactor.text(self.stream_problem) if self.stream_problem else None,
             "truncated": self.truncated,
             "disconnected": self.disconnected,
             "error": redactor.text(self.error) if self.error else None,
@@ -149,6 +158,16 @@ def _plain_frame(event: SSEEvent) -> bool:
 def _preview(data: bytes, limit: int = 4096) -> str:
     text = data[:limit].decode("utf-8", errors="replace")
     return text + (f"… ({len(data) - limit} more bytes)" if len(data) > limit else "")
+
+
+def _masked_preview(data: bytes, redactor: Redactor, limit: int = 4096) -> str:
+    """``_preview`` of the masked text: masked before the cut, since a secret across the cut
+    would keep its first part, too short to be recognised once cut."""
+    if len(data) <= limit:
+        return redactor.text(_preview(data, limit))
+    margin = max((len(s) for s in redactor.secrets), default=0) + 256
+    text = redactor.text(data[: limit + margin].decode("utf-8", errors="replace"))
+    return text[:limit] + f"… ({len(data) - limit} more bytes)"
 
 
 # -- content codings -----------------------------------------------------------------------

@@ -26,12 +26,13 @@ from gateprobe.errors import UsageError
 from gateprobe.mock import MockServer
 from gateprobe.preflight import unreachable
 from gateprobe.report.failure import format_failure
+from gateprobe.report.masking import outcome_redactor
 from gateprobe.report.summary import RESULT_PROPERTY, SummaryWriter, result_record
 from gateprobe.runner import Outcome, run_instance, skip_reason
 from gateprobe.scenario import Instance, load_scenarios
 from gateprobe.target import Target, load_target
 
-__all__ = ["ScenarioFailure", "ScenarioFile", "ScenarioItem"]
+__all__ = ["GatewayFailure", "ScenarioFailure", "ScenarioFile", "ScenarioItem"]
 
 _SESSION = pytest.StashKey["_GateprobeSession"]()
 
@@ -42,6 +43,11 @@ class ScenarioFailure(Exception):
     def __init__(self, outcome: Outcome) -> None:
         super().__init__(outcome.reason)
         self.outcome = outcome
+
+
+class GatewayFailure(ScenarioFailure, AssertionError):
+    """The gateway failed a check: an assertion, so allure reports it *failed* (a product
+    defect); a plain ScenarioFailure is gateprobe's or the scenario's error, *broken*."""
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -211,6 +217,8 @@ class ScenarioItem(pytest.Item):
         else:
             outcome = run_instance(self.instance, session.target, session.client)
         self.outcome = outcome
+        # the reason becomes pytest's, junit's and allure's message: masked like the reports
+        outcome.reason = outcome_redactor(session.target, outcome).text(outcome.reason)
         record = result_record(self.instance, outcome, session.target, session.strict)
         self.user_properties.append((RESULT_PROPERTY, json.dumps(record)))
         _allure(self, outcome, session)
@@ -218,10 +226,10 @@ class ScenarioItem(pytest.Item):
             pytest.skip(outcome.reason)
         if outcome.verdict == "deviation":
             if session.strict:
-                raise ScenarioFailure(outcome)
+                raise _failure(outcome)
             pytest.xfail(outcome.reason)
         if outcome.verdict == "fail":
-            raise ScenarioFailure(outcome)
+            raise _failure(outcome)
 
     def repr_failure(
         self, excinfo: pytest.ExceptionInfo[BaseException], style: Any = None
@@ -243,3 +251,16 @@ def _allure(item: ScenarioItem, outcome: Outcome, session: _GateprobeSession) ->
     from gateprobe.report.allure import label_and_attach
 
     label_and_attach(item.instance, outcome, session.target)
+
+
+# Checks that blame gateprobe or the scenario, never the gateway (a request that could not be
+# built, a check refusing its argument says ``where="scenario"``).
+_SCENARIO_ERROR_CHECKS = frozenset({"scenario", "internal"})
+
+
+def _failure(outcome: Outcome) -> ScenarioFailure:
+    """What a failed scenario raises: a GatewayFailure (allure: failed) unless one of its
+    failures is gateprobe's or the scenario's own (allure: broken)."""
+    if any(f.check in _SCENARIO_ERROR_CHECKS or f.where == "scenario" for f in outcome.failures):
+        return ScenarioFailure(outcome)
+    return GatewayFailure(outcome)

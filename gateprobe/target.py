@@ -12,7 +12,7 @@ from __future__ import annotations
 import fnmatch
 import os
 import re
-from collections.abc import Collection, Mapping
+from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -89,6 +89,9 @@ class Target:
         default_factory=lambda: dict(DEFAULT_CREDENTIALS)
     )
     protocol_headers: Mapping[str, Mapping[str, str]] = field(default_factory=dict)
+    # Headers masked by name in every report, beside the usual credential headers
+    # (gateprobe/_redact.py): a gateway's own key header, x-portkey-api-key say.
+    secret_headers: frozenset[str] = frozenset()
 
     def headers_for(self, protocol: str | None) -> dict[str, str]:
         """The extra headers of every request, then those of ``protocol``'s routes."""
@@ -125,8 +128,15 @@ class Target:
     def deviation(self, scenario_id: str, check: str) -> Deviation | None:
         return next((d for d in self.deviations if d.matches(scenario_id, check)), None)
 
-    def redactor(self) -> Redactor:
-        return Redactor(self.keys.values())
+    def redactor(self, sent: Iterable[str | None] = ()) -> Redactor:
+        """Masks this profile's keys, the values of its secret headers, and ``sent``: the
+        keys a run sent beside them (a step's ``literal:`` key)."""
+        redactor = Redactor(self.keys.values(), secret_headers=self.secret_headers)
+        for headers in (self.headers, *self.protocol_headers.values()):
+            redactor.learn(headers)  # a gateway key sent in a profile header, masked by value
+        for secret in sent:
+            redactor.add(secret)
+        return redactor
 
     def template_view(self) -> dict[str, Any]:
         """What scenarios may template as ``{target.…}``: never the secrets."""
@@ -312,4 +322,5 @@ def load_target(
         auth_required=bool(auth.get("required", True)),
         credentials=credentials,
         protocol_headers=protocol_headers,
+        secret_headers=frozenset(h.lower() for h in data.get("secret_headers") or ()),
     )

@@ -442,12 +442,22 @@ steps:
     request: {{protocol: anthropic, operation: chat, stream: true}}
     expect: {{status: 200, headers: {{x-never-sent: true}}}}
 ---
+id: leak.literal_key
+title: A literal key the profile does not know, quoted back by the broken mock
+steps:
+  - name: call with the literal key
+    request: {{protocol: openai, operation: chat, key: "literal:{literal}"}}
+    expect: {{no_secret_echo: true, status: 200}}
+---
 id: leak.passes
 title: A passing call with the second key
 steps:
   - request: {{protocol: openai, operation: models, key: valid2, auth: "raw:Bearer {{key}}"}}
     expect: {{status: 200}}
 """
+# A literal key (``key: "literal:..."``) is no key of the profile's: only the step knows it.
+LITERAL = "sk-gp-literal-0123456789abcdef"
+LITERAL_MASKED = "sk-…cdef"
 
 
 def test_no_secret_reaches_reports_or_console(tmp_path: Path) -> None:
@@ -463,6 +473,7 @@ def test_no_secret_reaches_reports_or_console(tmp_path: Path) -> None:
                 valid=env["GATEPROBE_MOCK_KEY_VALID"],
                 valid2=env["GATEPROBE_MOCK_KEY_VALID2"],
                 admin=env["GATEPROBE_MOCK_ADMIN_TOKEN"],
+                literal=LITERAL,
             ),
             "utf-8",
         )
@@ -488,6 +499,7 @@ def test_no_secret_reaches_reports_or_console(tmp_path: Path) -> None:
         "leak.key_in_query": "fail",
         "leak.admin_token": "fail",
         "leak.claude_stream": "fail",
+        "leak.literal_key": "fail",
         "leak.passes": "pass",
     }
     echoed = next(s for s in summary["scenarios"] if s["id"] == "leak.echoed_key")
@@ -498,6 +510,7 @@ def test_no_secret_reaches_reports_or_console(tmp_path: Path) -> None:
     texts = {str(p): p.read_bytes().decode("utf-8", errors="replace") for p in files}
     texts["stdout"] = result.stdout
     texts["stderr"] = result.stderr
+    secrets["literal key"] = LITERAL
     leaks = [
         f"{variable} in {Path(where).name}: …{text[max(0, at - 60) : at + 40]!r}…"
         for where, text in texts.items()
@@ -517,3 +530,102 @@ def test_no_secret_reaches_reports_or_console(tmp_path: Path) -> None:
     query_key = "key=sk-…" + env["GATEPROBE_MOCK_KEY_VALID2"][-4:]
     assert any(a["request"]["url"].endswith(query_key) for a in attached)
     assert f"my key is {masked}" in result.stdout  # the failure text, masked
+    assert f"Invalid API key: {LITERAL_MASKED}" in bodies
+
+
+# The embedded mock quotes the unknown key back (key-echoed-in-error); the scenarios send it
+# in each credential form, set it in a header of their own, and carry one in a step the run
+# never reaches (shown in the failure text's YAML only).
+UNSENT = "sk-gp-unsent-fedcba9876543210"
+LITERAL_SUITE = f"""\
+id: literal.openai
+title: A literal key the gateway does not know, quoted back in its error
+steps:
+  - name: call with the literal key
+    request: {{protocol: openai, operation: chat, key: "literal:{LITERAL}"}}
+    expect: {{no_secret_echo: true, status: 200}}
+---
+id: literal.claude_stream
+title: A Claude stream with a literal x-api-key
+steps:
+  - name: stream with the literal key
+    request: {{protocol: anthropic, operation: chat, stream: true, key: "literal:{LITERAL}"}}
+    expect: {{status: 200}}
+---
+id: literal.gemini_query
+title: A literal key in Gemini's ?key=
+steps:
+  - name: call with ?key=
+    request: {{protocol: gemini, operation: chat, key: "literal:{LITERAL}", auth: query}}
+    expect: {{status: 200}}
+---
+id: literal.own_header
+title: A key the scenario sets in a header of its own
+steps:
+  - name: list the models with the header
+    request:
+      protocol: openai
+      operation: models
+      key: null
+      headers: {{authorization: "Bearer {LITERAL}"}}
+    expect: {{status: 200}}
+---
+id: literal.not_reached
+title: A literal key in a step the run never reaches
+steps:
+  - name: fail first
+    request: {{protocol: openai, operation: models}}
+    expect: {{status: 418}}
+  - name: never sent
+    request: {{protocol: openai, operation: models, key: "literal:{UNSENT}"}}
+    expect: {{status: 200}}
+"""
+
+
+def test_a_literal_key_never_reaches_reports_or_console(tmp_path: Path) -> None:
+    suites = tmp_path / "suites"
+    (suites / "literal").mkdir(parents=True)
+    (suites / "literal" / "keys.yaml").write_text(LITERAL_SUITE, "utf-8")
+    result = gateprobe(
+        "run", "--suites", str(suites), "--defect", "key-echoed-in-error", cwd=tmp_path
+    )
+
+    assert result.returncode == 1, result.stdout + result.stderr
+    directory = next(tmp_path.glob("reports/*/summary.json")).parent
+    summary = load_summary(directory)
+    assert {s["id"]: s["verdict"] for s in summary["scenarios"]} == {
+        "literal.openai": "fail",
+        "literal.claude_stream": "fail",
+        "literal.gemini_query": "fail",
+        "literal.own_header": "fail",
+        "literal.not_reached": "fail",
+    }
+    openai = next(s for s in summary["scenarios"] if s["id"] == "literal.openai")
+    assert "no_secret_echo" in openai["reason"]  # the mock did quote the literal key
+
+    # every file the run wrote (the suites directory holds the keys by design)
+    files = [p for p in tmp_path.rglob("*") if p.is_file() and suites not in p.parents]
+    assert any(p.name == "junit.xml" for p in files)
+    assert any(p.name.endswith("-attachment.json") for p in files)
+    texts = {str(p.relative_to(tmp_path)): p.read_text("utf-8", errors="replace") for p in files}
+    texts["stdout"] = result.stdout
+    texts["stderr"] = result.stderr
+    leaks = [
+        f"{secret} in {where}: …{text[max(0, at - 60) : at + 40]!r}…"
+        for where, text in texts.items()
+        for secret in (LITERAL, UNSENT, LITERAL[:-4], UNSENT[:-4])
+        if (at := text.find(secret)) >= 0
+    ]
+    assert leaks == [], "\n".join(leaks)
+    # masked, not dropped: each form the key took is there, in the reports and the console
+    attached = " ".join(
+        json.dumps(json.loads(p.read_text("utf-8")), ensure_ascii=False)
+        for p in files
+        if p.name.endswith("-attachment.json")
+    )
+    assert f"Invalid API key: {LITERAL_MASKED}" in attached
+    assert f"Bearer {LITERAL_MASKED}" in attached
+    assert f"key={LITERAL_MASKED}" in attached
+    assert f'key: "literal:{LITERAL_MASKED}"' in result.stdout  # the scenario's YAML
+    assert "literal:sk-…3210" in result.stdout  # the step never reached
+    assert f"Invalid API key: {LITERAL_MASKED}" in result.stdout

@@ -42,6 +42,9 @@ __all__ = [
 ]
 
 ERROR_BODY_BYTES = 300
+# Read past what the record keeps, and masked before the cut: a key quoted across the cut
+# would otherwise keep its first part, too short to be recognised.
+_HEAD_BYTES = ERROR_BODY_BYTES + 256
 _ABSOLUTE = re.compile(r"^https?://", re.IGNORECASE)
 
 
@@ -107,8 +110,10 @@ class LLMUser(FastHttpUser):
         split = URL(url)
         self._http = session.client.clientpool.get_client(split)
         self._request_uri = split.quoted_uri
-        # for the request event's listeners: a key in the query (Gemini's ?key=) masked
-        self._url = self.runtime.settings.target.redactor().text(url)
+        # the profile's keys and this request's own (a literal key): masked in the URL given
+        # to the request event's listeners (Gemini's ?key=) and in the records' errors
+        self._redactor = self.runtime.settings.target.redactor([built.secret])
+        self._url = self._redactor.text(url)
         self._method = built.method.upper()
         self._headers = headers
         self._body = body or b""
@@ -151,8 +156,8 @@ class LLMUser(FastHttpUser):
             keep_head = not 200 <= status < 300
             while chunk := read_some(raw):
                 timer.feed(chunk, time.perf_counter())
-                if keep_head and len(head) < ERROR_BODY_BYTES:
-                    head += chunk[: ERROR_BODY_BYTES - len(head)]
+                if keep_head and len(head) < _HEAD_BYTES:
+                    head += chunk[: _HEAD_BYTES - len(head)]
         except Exception as exc:  # refused, reset, read timeout, not HTTP
             failure = exc
         except gevent.Timeout as exc:
@@ -176,9 +181,12 @@ class LLMUser(FastHttpUser):
             record["error_class"] = (
                 "timeout" if "timeout" in type(failure).__name__.lower() else "connection"
             )
-            record["error"] = f"{type(failure).__name__}: {failure}"[:300]
+            record["error"] = self._redactor.text(f"{type(failure).__name__}: {failure}")[:300]
         elif not 200 <= status < 300:
-            record["error"] = head.decode("utf-8", "replace")
+            error = self._redactor.text(head.decode("utf-8", "replace"))
+            record["error"] = error[:ERROR_BODY_BYTES]
+        elif record.get("error"):  # an in-band error or a broken stream, quoted from the body
+            record["error"] = self._redactor.text(str(record["error"]))
         self._request_event.fire(
             request_type=self._method,
             name=self.spec.name,

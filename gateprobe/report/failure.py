@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from gateprobe.report.masking import outcome_redactor
 from gateprobe.runner import Outcome
 from gateprobe.scenario import Instance
 from gateprobe.target import Target
@@ -18,7 +19,7 @@ def _short(value: Any, limit: int = 300) -> str:
 
 
 def format_failure(instance: Instance, outcome: Outcome, target: Target) -> str:
-    redactor = target.redactor()
+    redactor = outcome_redactor(target, outcome)  # its literal keys too
     scenario = instance.scenario
     out = [
         f"scenario {instance.name}: {scenario.title}",

@@ -16,6 +16,7 @@ from typing import Any
 import pytest
 
 from gateprobe import __version__
+from gateprobe.report.masking import outcome_redactor
 from gateprobe.runner import Outcome
 from gateprobe.scenario import Instance
 from gateprobe.target import Target
@@ -28,7 +29,7 @@ RESULT_PROPERTY = "gateprobe_result"
 def result_record(
     instance: Instance, outcome: Outcome, target: Target, strict: bool
 ) -> dict[str, Any]:
-    redactor = target.redactor()
+    redactor = outcome_redactor(target, outcome)  # its literal keys too
     verdict = outcome.verdict
     if verdict == "deviation" and strict:
         verdict = "fail"
