@@ -17,6 +17,10 @@ Distributed runs: a worker queues its records and ships them with every stats re
 message, which reaches the master before the worker's ``client_stopped``; the master (or a
 single local process) appends them to ``requests.jsonl``. Each worker counts what it made
 and sent and logs it when it quits.
+
+An interrupted run (``interrupted``, set by the runtime) marks the records of the requests
+its interrupt cut in flight (``"interrupted": true``), so they do not read as cut by the
+run's planned end.
 """
 
 from __future__ import annotations
@@ -208,6 +212,7 @@ class Collector:
         self.sent = 0  # records shipped to the master (workers)
         self.received = 0  # records written to requests.jsonl (master or local)
         self.by_worker: dict[str, int] = {}
+        self.interrupted = False  # the run was interrupted: in-flight records say so
         self._queue: list[dict[str, Any]] = []
         self._pending: list[dict[str, Any]] = []  # this process's own, not yet written
         self._rows: dict[str, LLMRows] = {}
@@ -219,6 +224,12 @@ class Collector:
     # -- in the process whose users made the request ------------------------------------
     def add(self, record: dict[str, Any], stats: RequestStats) -> None:
         self.made += 1
+        if self.interrupted and record.get("unfinished"):
+            record["interrupted"] = True
+            record["error"] = (
+                f"still in flight after {float(record['e2e_ms']) / 1000:.1f} s when the run "
+                "was interrupted"
+            )
         if record.get("ok") and not record.get("warmup"):
             self._rows_for(stats, record["name"]).log(record)
         if self.is_worker:

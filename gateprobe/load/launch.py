@@ -6,24 +6,33 @@ Locust runs as a child process (``python -m locust -f gateprobe/load/locustfile.
 target, prints a progress line from the run's progress.json, draws the plots and prints the
 summary when Locust is done. The exit code is Locust's: 0 passed, 1 some requests failed
 (unless an ``error_ratio`` SLO judges the errors), 2 usage error or Locust crashed, 3 an SLO
-was breached.
+was breached; 130 interrupted.
+
+Interrupts: Ctrl-C, SIGTERM or SIGHUP stop the run in order: Locust first (SIGTERM: it stops
+its users and workers and writes the summary of what ran, marked interrupted), then the
+mock; whatever has not stopped within ``STOP_GRACE_S`` is killed, and so is everything at a
+second signal. The children run in process groups of their own (``child_process_options``),
+so the terminal's Ctrl-C reaches this process only and the mock cannot stop before Locust.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from types import TracebackType
 from typing import Any, TextIO
 
 from gateprobe.errors import UsageError
-from gateprobe.load.mock_process import MockProcess
+from gateprobe.load.mock_process import MockProcess, child_process_options
 from gateprobe.load.profile import load_profile
 from gateprobe.load.progress import format_progress
 from gateprobe.load.settings import ENV, new_run_id, profile_keys
@@ -33,6 +42,55 @@ __all__ = ["LOCUSTFILE", "LoadOptions", "format_summary", "run_load"]
 
 LOCUSTFILE = Path(__file__).resolve().parent / "locustfile.py"
 EXIT_USAGE = 2
+EXIT_INTERRUPTED = 130
+STOP_GRACE_S = 10.0  # for Locust to stop its users and write the partial summary
+MOCK_STOP_S = 5.0  # the mock closes its connections within 2 s
+
+
+class _Interrupts:
+    """SIGINT, SIGTERM and SIGHUP raise KeyboardInterrupt in this (main) thread, once: the
+    first starts the orderly stop; a later one only asks it to hurry (``hurry``), so the
+    stop itself is never cut in the middle. An ignored SIGINT (a shell's background job)
+    stays ignored."""
+
+    def __init__(self) -> None:
+        self.by: str | None = None
+        self.hurry = False
+        self._previous: dict[int, Any] = {}
+
+    def __enter__(self) -> _Interrupts:
+        if threading.current_thread() is not threading.main_thread():
+            return self  # only the main thread gets signals (a caller embedding us)
+        signals = [signal.SIGTERM]
+        if hasattr(signal, "SIGHUP"):
+            signals.append(signal.SIGHUP)  # the terminal closed: stop the children too
+        if signal.getsignal(signal.SIGINT) is signal.default_int_handler:
+            signals.append(signal.SIGINT)
+        for signum in signals:
+            self._previous[signum] = signal.signal(signum, self._on_signal)
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        for signum, handler in self._previous.items():
+            signal.signal(signum, handler)
+
+    def _on_signal(self, signum: int, frame: Any) -> None:
+        if self.by is not None:
+            self.hurry = True
+            return
+        self.by = signal.Signals(signum).name
+        raise KeyboardInterrupt
+
+    def note(self) -> str:
+        """What interrupted the run (a KeyboardInterrupt not from our handler: Ctrl-C)."""
+        if self.by is None:
+            self.by = "SIGINT"
+        return self.by
 
 
 @dataclass
@@ -87,12 +145,21 @@ def run_load(options: LoadOptions) -> int:
     run_id = new_run_id()
     report_dir = options.report_root / run_id
     report_dir.mkdir(parents=True, exist_ok=True)
+    with _Interrupts() as interrupts:
+        return _run(options, profile, run_id, report_dir, interrupts)
+
+
+def _run(
+    options: LoadOptions, profile: Any, run_id: str, report_dir: Path, interrupts: _Interrupts
+) -> int:
     env = dict(os.environ)
     mock: MockProcess | None = None
     out = options.out
+    code: int | None = None
     try:
         if options.target is None:
-            mock = MockProcess(ttft_ms=profile.mock_ttft_ms, itl_ms=profile.mock_itl_ms).start()
+            mock = MockProcess(ttft_ms=profile.mock_ttft_ms, itl_ms=profile.mock_itl_ms)
+            mock.start()
             env.update(mock.env)
             print(
                 f"bundled mock at {mock.url} (TTFT {profile.mock_ttft_ms:g} ms, "
@@ -106,10 +173,15 @@ def run_load(options: LoadOptions) -> int:
         env[ENV["run_id"]] = run_id
         command = _locust_command(options, report_dir, profile.shape is not None)
         print(f"load run {run_id}: profile {profile.name}, reports in {report_dir}/", file=out)
-        code = _run_locust(command, env, report_dir, options)
+        code = _run_locust(command, env, report_dir, options, interrupts)
+    except KeyboardInterrupt:  # before Locust ran (or while it started)
+        interrupts.note()
     finally:
         if mock is not None:
-            mock.stop()
+            mock.stop(timeout=MOCK_STOP_S)
+    if interrupts.by is not None:
+        return _report_interrupted(report_dir, options, interrupts)
+    assert code is not None
     if options.role == "worker":
         return code
     summary_path = report_dir / "summary.json"
@@ -128,39 +200,96 @@ def run_load(options: LoadOptions) -> int:
     return code
 
 
+def _report_interrupted(report_dir: Path, options: LoadOptions, interrupts: _Interrupts) -> int:
+    """What an interrupted run prints: the summary of what ran, if Locust wrote one."""
+    out = options.out
+    summary_path = report_dir / "summary.json"
+    if options.role == "worker" or not summary_path.is_file():
+        print(f"load run interrupted ({interrupts.by}) before any summary was written", file=out)
+        return EXIT_INTERRUPTED
+    summary = json.loads(summary_path.read_text("utf-8"))
+    if options.plots and not interrupts.hurry:
+        from gateprobe.load.plots import plot_run
+
+        plot_run(report_dir)  # a further signal only sets ``hurry``: no KeyboardInterrupt here
+    print(format_summary(summary, EXIT_INTERRUPTED), file=out)
+    print(f"reports: {report_dir}/", file=out)
+    return EXIT_INTERRUPTED
+
+
 def _run_locust(
-    command: list[str], env: Mapping[str, str], report_dir: Path, options: LoadOptions
+    command: list[str],
+    env: Mapping[str, str],
+    report_dir: Path,
+    options: LoadOptions,
+    interrupts: _Interrupts,
 ) -> int:
-    if options.role == "worker":
-        return subprocess.call(command, env=dict(env))
+    if options.role == "worker":  # its output is the user's to see
+        process = subprocess.Popen(command, env=dict(env), **child_process_options())
+        try:
+            return process.wait()
+        except KeyboardInterrupt:
+            interrupts.note()
+            return _stop_locust(process, options.out, interrupts)
     log_path = report_dir / "locust.log"
     with log_path.open("w", encoding="utf-8") as log:
-        process = subprocess.Popen(command, env=dict(env), stdout=log, stderr=subprocess.STDOUT)
-        progress = report_dir / "progress.json"
+        process = subprocess.Popen(
+            command, env=dict(env), stdout=log, stderr=subprocess.STDOUT, **child_process_options()
+        )
         tty = options.out.isatty()
-        last_printed = 0.0
         try:
-            while process.poll() is None:
-                time.sleep(0.5)
-                if not options.progress or not progress.is_file():
-                    continue
-                now = time.monotonic()
-                if not tty and now - last_printed < 5.0:
-                    continue
-                try:
-                    data = json.loads(progress.read_text("utf-8"))
-                except (OSError, ValueError):
-                    continue
-                line = format_progress(data)
-                print(("\r" + line + "\x1b[K") if tty else line, end="" if tty else "\n",
-                      file=options.out, flush=True)  # fmt: skip
-                last_printed = now
+            _follow_progress(process, report_dir / "progress.json", options, tty)
         except KeyboardInterrupt:
-            process.send_signal(signal.SIGINT)
-            process.wait()
+            interrupts.note()
+            if tty and options.progress:
+                print(file=options.out)
+            return _stop_locust(process, options.out, interrupts)
         if tty and options.progress:
             print(file=options.out)
         return process.wait()
+
+
+def _follow_progress(
+    process: subprocess.Popen[bytes], progress: Path, options: LoadOptions, tty: bool
+) -> None:
+    last_printed = 0.0
+    while process.poll() is None:
+        time.sleep(0.5)
+        if not options.progress or not progress.is_file():
+            continue
+        now = time.monotonic()
+        if not tty and now - last_printed < 5.0:
+            continue
+        try:
+            data = json.loads(progress.read_text("utf-8"))
+        except (OSError, ValueError):
+            continue
+        line = format_progress(data)
+        print(("\r" + line + "\x1b[K") if tty else line, end="" if tty else "\n",
+              file=options.out, flush=True)  # fmt: skip
+        last_printed = now
+
+
+def _stop_locust(process: subprocess.Popen[bytes], out: TextIO, interrupts: _Interrupts) -> int:
+    """Stop an interrupted Locust: SIGTERM (its own shutdown: users stopped, the summary of
+    what ran written), then SIGKILL to its process group (the master and the workers it
+    forked) if it is not done within STOP_GRACE_S or a second signal came."""
+    with contextlib.suppress(OSError):  # a closed terminal (SIGHUP) cannot be written to
+        print(
+            f"interrupted ({interrupts.by}): stopping Locust and writing the summary of what "
+            "ran (again to stop at once)",
+            file=out,
+            flush=True,
+        )
+    with contextlib.suppress(ProcessLookupError):
+        process.send_signal(signal.SIGTERM)
+    deadline = time.monotonic() + STOP_GRACE_S
+    while process.poll() is None and time.monotonic() < deadline and not interrupts.hurry:
+        time.sleep(0.05)
+    # whatever is left of the group (a worker Locust forked, a master that did not stop)
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(process.pid, signal.SIGKILL)
+    return process.wait()
 
 
 def _fmt(value: Any, unit: str = "") -> str:
@@ -178,7 +307,8 @@ def format_summary(summary: Mapping[str, Any], code: int) -> str:
         f"{requests['failed']} failed, error ratio {_fmt(requests['error_ratio'])}); "
         f"{requests['warmup_excluded']} in the warmup, excluded"
         + (
-            f"; {requests['unfinished']} unfinished when the run ended"
+            f"; {requests['unfinished']} unfinished when the run "
+            + ("was interrupted" if summary.get("interrupted") else "ended")
             if requests.get("unfinished")
             else ""
         ),
@@ -199,10 +329,18 @@ def format_summary(summary: Mapping[str, Any], code: int) -> str:
             f"{stats.get(k, 0):>10.2f}" for k in ("p50", "p90", "p95", "p99", "p99.9", "mean")
         )
         lines.append(f"{name:<18}{stats['count']:>8}{cells}")
+    partial = bool(summary.get("interrupted"))
     for result in summary["slo"]["results"]:
-        lines.append(f"SLO {'ok    ' if result['passed'] else 'BREACH'} {result['message']}")
+        # an interrupted run's figures, for information: no verdict
+        mark = "partial " if partial else "ok     " if result["passed"] else "BREACH "
+        lines.append(f"SLO {mark}{result['message']}")
     for warning in summary.get("warnings", []):
         lines.append(f"warning: {warning}")
     verdict = {0: "passed", 1: "some requests failed", 2: "error", 3: "SLO breached"}
-    lines.append(f"result: {verdict.get(code, f'exit {code}')} (exit {code})")
+    if code == EXIT_INTERRUPTED:
+        after = (summary.get("interruption") or {}).get("after_s")
+        when = f" after {after:g} s" if isinstance(after, int | float) else ""
+        lines.append(f"result: interrupted{when}, no SLO verdict (exit {code})")
+    else:
+        lines.append(f"result: {verdict.get(code, f'exit {code}')} (exit {code})")
     return "\n".join(lines)

@@ -3,22 +3,59 @@
 A load generator and the server it measures must not share an interpreter (one GIL, one
 event loop): the mock runs as ``gateprobe mock`` in a child process with a fresh admin
 token, and is provisioned with fresh keys like ``gateprobe run`` does.
+
+Children of a load run (this mock, Locust) run in process groups of their own
+(``child_process_options``): Ctrl-C at the terminal reaches ``gateprobe load`` alone, which
+stops Locust first and the mock after it, so no request fails because the mock went first.
+On Linux they also get SIGTERM when gateprobe dies without stopping them (killed, or its
+terminal closed), so none is left behind.
 """
 
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import os
 import secrets
+import signal
 import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 from gateprobe.provision import MOCK_TARGET, key_variables, provision_mock
 
-__all__ = ["MockProcess"]
+__all__ = ["MockProcess", "child_process_options"]
+
+_PR_SET_PDEATHSIG = 1
+
+
+def _load_prctl() -> Any:
+    if not sys.platform.startswith("linux"):
+        return None
+    try:
+        return ctypes.CDLL(None, use_errno=True).prctl
+    except (OSError, AttributeError):
+        return None
+
+
+_PRCTL = _load_prctl()  # looked up here, not between fork and exec
+
+
+def _die_with_parent() -> None:
+    """Between fork and exec: SIGTERM this child when the thread that started it ends (the
+    main thread of gateprobe, for a load run: so when gateprobe ends)."""
+    _PRCTL(_PR_SET_PDEATHSIG, signal.SIGTERM)
+
+
+def child_process_options() -> dict[str, Any]:
+    """Popen arguments for a child of a load run: its own process group, dying with us."""
+    options: dict[str, Any] = {"process_group": 0}
+    if _PRCTL is not None:
+        options["preexec_fn"] = _die_with_parent
+    return options
 
 
 class MockProcess:
@@ -42,35 +79,47 @@ class MockProcess:
             "--config", name, "--ttft-ms", str(self.ttft_ms), "--itl-ms", str(self.itl_ms),
         ]  # fmt: skip
         self._process = subprocess.Popen(
-            command, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True
+            command,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.DEVNULL,
+            text=True,
+            **child_process_options(),
         )
-        if self.cpu is not None and hasattr(os, "sched_setaffinity"):
-            with contextlib.suppress(OSError):
-                os.sched_setaffinity(self._process.pid, {self.cpu})
-        assert self._process.stdout is not None
-        deadline = time.monotonic() + timeout
-        line = self._process.stdout.readline()
-        if "listening on " not in line or time.monotonic() > deadline:
+        try:  # an interrupt while it starts must not leave it running
+            if self.cpu is not None and hasattr(os, "sched_setaffinity"):
+                with contextlib.suppress(OSError):
+                    os.sched_setaffinity(self._process.pid, {self.cpu})
+            assert self._process.stdout is not None
+            deadline = time.monotonic() + timeout
+            line = self._process.stdout.readline()
+            if "listening on " not in line or time.monotonic() > deadline:
+                raise RuntimeError(f"the bundled mock did not start: {line.strip()!r}")
+            self.url = line.rsplit("listening on ", 1)[1].strip()
+            self.env = provision_mock(self.url, self.admin_token, key_variables(MOCK_TARGET))
+        except BaseException:
             self.stop()
-            raise RuntimeError(f"the bundled mock did not start: {line.strip()!r}")
-        self.url = line.rsplit("listening on ", 1)[1].strip()
-        self.env = provision_mock(self.url, self.admin_token, key_variables(MOCK_TARGET))
+            raise
         self.env["GATEPROBE_MOCK_URL"] = self.url
         return self
 
-    def stop(self) -> None:
-        if self._process is not None and self._process.poll() is None:
-            self._process.terminate()
-            try:
-                self._process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self._process.kill()
-                self._process.wait()
-        if self._process is not None and self._process.stdout is not None:
-            self._process.stdout.close()
-        if self._config is not None:
-            self._config.unlink(missing_ok=True)
-            self._config = None
+    def stop(self, timeout: float = 10.0) -> None:
+        """SIGTERM (the mock ends its connections within 2 s), SIGKILL after ``timeout``."""
+        try:
+            if self._process is not None and self._process.poll() is None:
+                self._process.terminate()
+                try:
+                    self._process.wait(timeout=timeout)
+                except BaseException as exc:  # too slow, or interrupted while waiting
+                    self._process.kill()
+                    self._process.wait()
+                    if not isinstance(exc, subprocess.TimeoutExpired):
+                        raise
+        finally:
+            if self._process is not None and self._process.stdout is not None:
+                self._process.stdout.close()
+            if self._config is not None:
+                self._config.unlink(missing_ok=True)
+                self._config = None
 
     def __enter__(self) -> MockProcess:
         return self.start()

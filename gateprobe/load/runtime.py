@@ -10,6 +10,12 @@ locustfile calls it). Roles:
 Warmup: records of requests that ended in the first ``warmup`` seconds are marked and left
 out of the summary, and Locust's statistics are reset when the warmup ends, so its tables
 cover the same requests.
+
+Interrupts: Locust fires ``quitting`` on SIGTERM (``gateprobe load`` stops it so on Ctrl-C)
+or Ctrl-C while its users still run. Then the users are stopped first (the master tells its
+workers the run was interrupted, then stops them), so the requests in flight are recorded as
+cut by the interrupt, and the summary of what ran says ``"interrupted": true`` with no SLO
+verdict; the exit code is 130. Locust writes no HTML report on that path: this writes it.
 """
 
 from __future__ import annotations
@@ -23,9 +29,10 @@ from collections.abc import Mapping
 from typing import Any
 
 import gevent
+from gevent.event import Event
 from locust import events
 from locust.env import Environment
-from locust.runners import MasterRunner, WorkerRunner
+from locust.runners import STATE_INIT, STATE_RUNNING, STATE_SPAWNING, MasterRunner, WorkerRunner
 
 from gateprobe.load.collector import Collector
 from gateprobe.load.pacing import BEHIND_MS, Pacer
@@ -34,9 +41,14 @@ from gateprobe.load.settings import RunSettings
 from gateprobe.load.slo import is_slo_key
 from gateprobe.load.summary import build_summary, percentile, read_records
 
-__all__ = ["EXIT_SLO", "MOCK_LAG_FLOOR_MS", "Runtime"]
+__all__ = ["EXIT_INTERRUPTED", "EXIT_SLO", "MOCK_LAG_FLOOR_MS", "Runtime"]
 
 EXIT_SLO = 3
+EXIT_INTERRUPTED = 130
+# an interrupted master waits this long for its workers to stop their users (and send the
+# records of what was in flight) before it summarizes what it has
+STOP_WORKERS_S = 5.0
+QUIT_WAIT_S = 30.0  # a second ``quitting`` waits this long for the first one's summary
 MOCK_LAG_FLOOR_MS = 2.0  # below this the mock's loop lag never explains a latency
 # an unfinished request in flight longer than this many times the completed requests' e2e
 # p99 (and at least the floor) points at a hang
@@ -59,6 +71,9 @@ class Runtime:
         self.mock_lag: dict[str, Any] = {}
         self._greenlets: list[gevent.Greenlet] = []
         self._last_behind_warning = 0.0
+        self.interrupted = False
+        self._quit_started = False
+        self._quit_done = Event()
         load = settings.profile.load
         if load.mode == "open" and load.rate:
             self.pacer = Pacer(load.rate, load.arrival)
@@ -82,11 +97,16 @@ class Runtime:
 
     def _on_init(self, environment: Environment, **_: Any) -> None:
         self.environment = environment
+        # Locust fires ``quitting`` in reverse order of registration, and its runners listen
+        # to it too (a master quits its workers there): registered after them, this sees the
+        # run before they stop it
+        environment.events.quitting.add_listener(self._on_quitting_first)
         runner = environment.runner
         if isinstance(runner, WorkerRunner):
             self.collector.is_worker = True
             self.worker_id = runner.client_id
             runner.register_message("gateprobe_share", self._on_share)
+            runner.register_message("gateprobe_interrupted", self._on_interrupted_message)
         elif isinstance(runner, MasterRunner):
             runner.register_message("gateprobe_records", self._on_records_message)
 
@@ -128,6 +148,10 @@ class Runtime:
                 self.pacer.set_rate(float(rate) / workers)
         else:
             self.pacer = None
+
+    def _on_interrupted_message(self, environment: Environment, msg: Any, **_: Any) -> None:
+        # from an interrupted master, just before it stops this worker's users
+        self.interrupted = self.collector.interrupted = True
 
     def _end_warmup(self) -> None:
         gevent.sleep(max(0.0, self.warmup_end - time.time()))
@@ -264,7 +288,30 @@ class Runtime:
         seen["p99_max"] = max(float(seen.get("p99_max", 0.0)), float(lag.get("p99", 0.0)))
 
     # -- the end -------------------------------------------------------------------------
+    def _on_quitting_first(self, environment: Environment, **_: Any) -> None:
+        # a run that ends by itself has stopped its users before Locust quits; one that is
+        # still starting or running was interrupted (SIGTERM, Ctrl-C)
+        if getattr(environment.runner, "state", None) in (
+            STATE_INIT,
+            STATE_SPAWNING,
+            STATE_RUNNING,
+        ):
+            self._stop_interrupted(environment)
+
     def _on_quitting(self, environment: Environment, **_: Any) -> None:
+        if self._quit_started:
+            # an interrupted master quits twice: from Locust's SIGTERM handler, and from its
+            # main greenlet once its runner is killed; the summary is written once, and the
+            # second waits for it, lest it ends the process first
+            self._quit_done.wait(QUIT_WAIT_S)
+            return
+        self._quit_started = True
+        try:
+            self._quit(environment)
+        finally:
+            self._quit_done.set()
+
+    def _quit(self, environment: Environment) -> None:
         for greenlet in self._greenlets:
             greenlet.kill(block=False)
         if self.is_worker:
@@ -283,7 +330,10 @@ class Runtime:
         path.write_text(json.dumps(summary, indent=2, ensure_ascii=False) + "\n", "utf-8")
         for warning in summary["warnings"]:
             logger.warning("%s", warning)
-        if not summary["slo"]["passed"]:
+        if self.interrupted:
+            self._write_html_report(environment)
+            environment.process_exit_code = EXIT_INTERRUPTED  # no SLO verdict either way
+        elif not summary["slo"]["passed"]:
             for result in summary["slo"]["results"]:
                 if not result["passed"]:
                     logger.error("SLO breached: %s", result["message"])
@@ -296,6 +346,34 @@ class Runtime:
 
             if not log.unhandled_greenlet_exception:
                 environment.process_exit_code = 0
+
+    def _stop_interrupted(self, environment: Environment) -> None:
+        """Stop the users of an interrupted run before it is summarized: what they had in
+        flight is recorded (as cut by the interrupt) and nothing more is sent."""
+        self.interrupted = self.collector.interrupted = True
+        environment.process_exit_code = EXIT_INTERRUPTED  # whichever shutdown ends the process
+        logger.warning("interrupted: stopping the users and writing the summary of what ran")
+        runner = environment.runner
+        if runner is None:
+            return
+        if isinstance(runner, MasterRunner):
+            runner.send_message("gateprobe_interrupted", None)  # before "stop": ordered
+        # a worker that does not answer must not hold the partial summary back
+        with gevent.Timeout(STOP_WORKERS_S, False):
+            runner.stop()
+
+    def _write_html_report(self, environment: Environment) -> None:
+        html = getattr(environment.parsed_options, "html_file", None)
+        if not html or environment.runner is None:
+            return
+        try:
+            from locust.html import get_html_report
+
+            report = get_html_report(environment, show_download_link=False)
+            with open(html, "w", encoding="utf-8") as handle:
+                handle.write(report)
+        except Exception:  # Locust's report is a bonus of a partial run, never its end
+            logger.warning("interrupted: Locust's HTML report could not be written", exc_info=True)
 
     def summarize(self, environment: Environment) -> dict[str, Any]:
         settings = self.settings
@@ -317,15 +395,24 @@ class Runtime:
                 "shape": profile.shape.kind if profile.shape else None,
             },
             "target": settings.target.metadata(),
-            "started_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(self.test_start)),
+            "started_at": (
+                time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(self.test_start))
+                if self.test_start
+                else None  # interrupted before the test started
+            ),
             "locust": {
                 "requests": total.num_requests if total else None,
                 "failures": total.num_failures if total else None,
                 "workers_reported": dict(sorted(self.collector.by_worker.items())),
             },
         }
+        if self.interrupted:
+            context["interruption"] = {
+                "after_s": round(time.time() - self.test_start, 1) if self.test_start else 0.0,
+                "run_time_s": profile.run_time,
+            }
         records = read_records(settings.report_dir / "requests.jsonl")
-        summary = build_summary(records, slo=slo, context=context)
+        summary = build_summary(records, slo=slo, context=context, interrupted=self.interrupted)
         summary["mock"] = {"loop_lag_ms": self.mock_lag} if self.mock_lag else None
         summary["warnings"] = self._warnings(summary, runner)
         return summary
@@ -351,6 +438,12 @@ class Runtime:
 
     def _warnings(self, summary: dict[str, Any], runner: Any) -> list[str]:
         warnings: list[str] = []
+        if self.interrupted:
+            after = summary.get("interruption", {}).get("after_s", 0.0)
+            warnings.append(
+                f"the run was interrupted after {after:g} s of {self.settings.profile.run_time:g}"
+                " s: the figures cover what ran, and the SLOs give no verdict"
+            )
         lag = summary["metrics"].get("schedule_lag_ms") or {}
         if lag.get("count"):
             behind = sum(
@@ -388,6 +481,6 @@ class Runtime:
                     "measure the mock's saturation, not the target"
                 )
         warnings.extend(self._unfinished_warning(summary))
-        if summary["requests"]["measured"] == 0:
+        if summary["requests"]["measured"] == 0 and not self.interrupted:
             warnings.append("no request was measured (run longer than the warmup)")
         return warnings

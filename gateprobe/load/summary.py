@@ -5,6 +5,10 @@ method), on the exact values; nothing is bucketed. Only measured requests count:
 made during the warmup are excluded, and failed requests add to the error counts, never to
 the latency distributions (a 401 in 2 ms is not a fast answer). Requests still in flight
 when the run ended (``unfinished`` records) are counted apart: neither ok nor failed.
+
+An interrupted run (Ctrl-C, SIGTERM) is summarized from what ran, with ``"interrupted":
+true``; its SLO results are computed for information but give no verdict (``passed`` is
+null): a partial run says nothing about whether the target meets them.
 """
 
 from __future__ import annotations
@@ -91,9 +95,11 @@ def build_summary(
     *,
     slo: Mapping[str, float] | None = None,
     context: Mapping[str, Any] | None = None,
+    interrupted: bool = False,
 ) -> dict[str, Any]:
     """The summary of a run; ``context`` (run id, profile, target, locust totals, ...) is
-    copied in first, so computed sections win over it."""
+    copied in first, so computed sections win over it. ``interrupted``: the run was cut
+    short, so no SLO verdict."""
     slo = dict(slo or {})
     measured: list[Mapping[str, Any]] = []
     unfinished: list[Mapping[str, Any]] = []  # still in flight when the run ended
@@ -136,6 +142,7 @@ def build_summary(
     for record in measured:
         by_name[str(record.get("name"))].append(record)
     summary: dict[str, Any] = dict(context or {})
+    summary["interrupted"] = interrupted
     summary["requests"] = {
         "measured": len(measured),
         "ok": len(ok),
@@ -194,6 +201,8 @@ def build_summary(
     summary["slo"] = {
         "thresholds": slo,
         "results": [r.as_dict() for r in results],
-        "passed": all(r.passed for r in results),
+        "passed": None if interrupted else all(r.passed for r in results),
     }
+    if interrupted:
+        summary["slo"]["partial"] = True  # results of what ran, for information only
     return summary
