@@ -6,15 +6,28 @@ Options (group ``gateprobe``; each is also an ini value without the leading dash
     --gateprobe-strict             declared deviations fail instead of being reported
     --gateprobe-report-dir DIR     write summary.json (and allure extras) there
     --gateprobe-suites DIR,...     where scenarios live (default: suites/ under rootdir)
+    --gateprobe-hang-after N       after N consecutive timeouts the target counts as stopped
+                                   answering: the remaining scenarios fail unsent (default 3;
+                                   0 never; gateprobe/breaker.py)
 
 Without a target the plugin collects nothing. Verdicts map onto pytest outcomes: pass,
 fail, skip (with the reason), and a declared deviation as xfail (a failure when strict).
+
+Interrupts: SIGTERM is turned into the KeyboardInterrupt pytest already handles for Ctrl-C,
+in the controller and in each xdist worker, and an interrupted controller signals its
+workers, so a run stops within seconds. The reports cover what ran and say it was
+interrupted: ``"interrupted": true`` in summary.json, the ``gateprobe_interrupted`` property
+of junit's testsuite, ``interrupted=true`` in allure's environment.properties.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+import signal
+import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -22,6 +35,9 @@ from typing import Any
 import httpx
 import pytest
 
+from gateprobe.breaker import DEFAULT_THRESHOLD, REASON_PREFIX, HangBreaker
+from gateprobe.breaker import install as install_breaker
+from gateprobe.breaker import uninstall as uninstall_breaker
 from gateprobe.errors import UsageError
 from gateprobe.mock import MockServer
 from gateprobe.preflight import unreachable
@@ -35,6 +51,8 @@ from gateprobe.target import Target, load_target
 __all__ = ["GatewayFailure", "ScenarioFailure", "ScenarioFile", "ScenarioItem"]
 
 _SESSION = pytest.StashKey["_GateprobeSession"]()
+# user property of a scenario the interrupt stopped midway (its value: what interrupted it)
+INTERRUPTED_PROPERTY = "gateprobe_cut_short"
 
 
 class ScenarioFailure(Exception):
@@ -69,12 +87,32 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     parser.addini(
         "gateprobe_strict", "report declared deviations as failures", type="bool", default=False
     )
+    hang = (
+        "after N consecutive timeouts the target counts as stopped answering and the "
+        f"remaining scenarios fail without being sent (default {DEFAULT_THRESHOLD}; 0: never)"
+    )
+    group.addoption("--gateprobe-hang-after", metavar="N", default=None, help=hang)
+    parser.addini("gateprobe_hang_after", hang, default=str(DEFAULT_THRESHOLD))
 
 
 def _option(config: pytest.Config, name: str) -> Any:
     value = config.getoption(f"--gateprobe-{name}")
     if value is None:
         value = config.getini(f"gateprobe_{name.replace('-', '_')}")
+    return value
+
+
+def _hang_after(config: pytest.Config) -> int:
+    text = str(_option(config, "hang-after")).strip()
+    try:
+        value = int(text)
+    except ValueError:
+        value = -1
+    if value < 0:
+        raise UsageError(
+            f"--gateprobe-hang-after (ini gateprobe_hang_after) must be a whole number >= 0, "
+            f"not {text!r}"
+        )
     return value
 
 
@@ -99,6 +137,17 @@ class _GateprobeSession:
         # with this one line instead of a transport error each.
         self.unreachable = unreachable(self.target)
         self.records: list[dict[str, Any]] = []
+        threshold = _hang_after(config)
+        self.breaker = HangBreaker(threshold) if threshold else None
+        if self.breaker is not None:
+            install_breaker(self.target, self.breaker)
+        self.is_worker = hasattr(config, "workerinput")
+        # set by the first SIGINT/SIGTERM or KeyboardInterrupt: {"by": ..., "at": epoch s}
+        self.interrupted: dict[str, Any] | None = None
+        self.selected: int | None = None  # scenarios selected to run, once known
+        self.cut_short: list[str] = []  # scenarios the interrupt stopped midway
+        self.worker_pids: dict[str, int] = {}  # xdist worker id -> pid (controller)
+        self._previous_handlers: dict[int, Any] = {}
 
     # Hooks of this object (registered as a plugin while a target is configured).
 
@@ -108,10 +157,112 @@ class _GateprobeSession:
         for name, value in report.user_properties:
             if name == RESULT_PROPERTY:
                 self.records.append(json.loads(str(value)))
+            elif name == INTERRUPTED_PROPERTY:
+                self.cut_short.append(report.nodeid.rsplit("::", 1)[-1])
+
+    def pytest_collection_finish(self, session: pytest.Session) -> None:
+        self.selected = len(session.items)
+
+    @pytest.hookimpl(optionalhook=True)
+    def pytest_xdist_node_collection_finished(self, node: Any, ids: list[str]) -> None:
+        self.selected = len(ids)  # every worker collects the same selection
+
+    @pytest.hookimpl(optionalhook=True)
+    def pytest_testnodeready(self, node: Any) -> None:
+        # execnet keeps the worker's Popen on the gateway's IO (a popen gateway on this
+        # machine). xdist's teardown leaves a worker busy in a request 5 s or more (execnet
+        # waits that long before it interrupts it), so on an interrupt the controller signals
+        # its workers itself (best effort: measured 6.2 s to stop without, 1.2 s with)
+        popen = getattr(getattr(getattr(node, "gateway", None), "_io", None), "popen", None)
+        pid = getattr(popen, "pid", None)
+        if isinstance(pid, int):
+            self.worker_pids[str(getattr(node, "workerinput", {}).get("workerid", pid))] = pid
+
+    def pytest_keyboard_interrupt(self, excinfo: pytest.ExceptionInfo[BaseException]) -> None:
+        # pytest also ends a run whose collection failed through its Session.Interrupted, a
+        # KeyboardInterrupt: that is no interrupt of the run, unless a scenario was (runtest)
+        if type(excinfo.value) is pytest.Session.Interrupted and self.interrupted is None:
+            return
+        self.note_interrupt(excinfo.typename)
+        if not self.is_worker:
+            self.stop_workers()
+            self.mark_junit()
+
+    def note_interrupt(self, by: str) -> str:
+        """Note the first interrupt; returns what it was (a signal's name)."""
+        if self.interrupted is None:
+            self.interrupted = {"by": by, "at": time.time()}
+        return str(self.interrupted["by"])
+
+    def install_signal_handlers(self) -> None:
+        """SIGTERM (and SIGINT, unless ignored) raise KeyboardInterrupt, noting which came.
+
+        A worker raises only on the first: the terminal's SIGINT and its controller's SIGTERM
+        both reach it, and a second KeyboardInterrupt in its teardown would only add noise.
+        """
+        if threading.current_thread() is not threading.main_thread():
+            return  # only the main thread may set handlers (and receives the signals)
+
+        def interrupt(signum: int, frame: Any) -> None:
+            __tracebackhide__ = True  # pytest shows where the run was, not this handler
+            first = self.interrupted is None
+            self.note_interrupt(signal.Signals(signum).name)
+            if first or not self.is_worker:
+                raise KeyboardInterrupt
+
+        signals = [signal.SIGTERM]
+        # an ignored SIGINT (a background job of a shell) stays ignored
+        if signal.getsignal(signal.SIGINT) is signal.default_int_handler:
+            signals.append(signal.SIGINT)
+        for signum in signals:
+            self._previous_handlers[signum] = signal.signal(signum, interrupt)
+
+    def restore_signal_handlers(self) -> None:
+        for signum, handler in self._previous_handlers.items():
+            signal.signal(signum, handler)
+        self._previous_handlers.clear()
+
+    def stop_workers(self) -> None:
+        for pid in self.worker_pids.values():
+            with contextlib.suppress(OSError):  # gone already, or not ours to signal
+                os.kill(pid, signal.SIGTERM)
+
+    def mark_junit(self) -> None:
+        try:
+            from _pytest.junitxml import xml_key
+        except ImportError:  # pragma: no cover - pytest moved it
+            return
+        xml = self.config.stash.get(xml_key, None)
+        if xml is not None and self.interrupted is not None:
+            xml.add_global_property("gateprobe_interrupted", "true")
+            xml.add_global_property("gateprobe_interrupted_by", str(self.interrupted["by"]))
 
     def pytest_terminal_summary(self, terminalreporter: Any) -> None:
         if self.unreachable is not None:
             terminalreporter.write_line(f"gateprobe: {self.unreachable}", red=True, bold=True)
+        # from the records: under xdist each worker has its breaker, the controller none
+        unsent = sum(1 for r in self.records if REASON_PREFIX in r.get("reason", ""))
+        if unsent:
+            terminalreporter.write_line(
+                f"gateprobe: {REASON_PREFIX} after {_hang_after(self.config)} consecutive "
+                f"timeouts: {unsent} scenario(s) failed without being sent "
+                "(--gateprobe-hang-after N sets how many)",
+                red=True,
+                bold=True,
+            )
+        if self.interrupted is not None and not self.is_worker:
+            of = f" of {self.selected}" if self.selected is not None else ""
+            midway = (
+                f" ({len(self.cut_short)} stopped midway, reported as skipped)"
+                if self.cut_short
+                else ""
+            )
+            terminalreporter.write_line(
+                f"gateprobe: interrupted ({self.interrupted['by']}) after {len(self.records)}"
+                f"{of} scenarios{midway}: the reports cover those",
+                yellow=True,
+                bold=True,
+            )
         # SHOULD-level findings: listed, never failing (suites/streaming/README.md)
         for record in self.records:
             for step in record["steps"]:
@@ -126,7 +277,16 @@ class _GateprobeSession:
         if hasattr(session.config, "workerinput"):
             return  # xdist workers report to the controller, which writes the files
         if self.summary is not None and self.report_dir is not None:
-            self.summary.write(self.report_dir, self.records, session.config)
+            interruption = None
+            if self.interrupted is not None:
+                interruption = {
+                    **self.interrupted,
+                    "selected": self.selected,
+                    "cut_short": sorted(self.cut_short),
+                }
+            self.summary.write(
+                self.report_dir, self.records, session.config, interrupted=interruption
+            )
         allure_dir = session.config.getoption("allure_report_dir", None)
         if allure_dir:
             from gateprobe.report.allure import write_extras
@@ -146,6 +306,8 @@ class _GateprobeSession:
         return load_target(path)
 
     def close(self) -> None:
+        self.restore_signal_handlers()
+        uninstall_breaker(self.target)
         self.client.close()
         if self.mock is not None:
             self.mock.stop()
@@ -166,6 +328,7 @@ def pytest_configure(config: pytest.Config) -> None:
         raise pytest.UsageError(str(exc)) from None
     config.stash[_SESSION] = state
     config.pluginmanager.register(state, "gateprobe-session")
+    state.install_signal_handlers()
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:
@@ -211,9 +374,29 @@ class ScenarioItem(pytest.Item):
         self.outcome: Outcome | None = None
 
     def runtest(self) -> None:
+        try:
+            self._runtest()
+        except KeyboardInterrupt:
+            # Reported (skipped, "interrupted") instead of vanishing: allure would otherwise
+            # keep the scenario it had started as passed. pytest stops before the next one.
+            session: _GateprobeSession = self.config.stash[_SESSION]
+            by = session.note_interrupt("KeyboardInterrupt")
+            self.session.shouldstop = f"interrupted ({by})"
+            self.user_properties.append((INTERRUPTED_PROPERTY, by))
+            pytest.skip(f"interrupted ({by}) before the scenario finished")
+
+    def _runtest(self) -> None:
         session: _GateprobeSession = self.config.stash[_SESSION]
+        breaker = session.breaker
         if session.unreachable is not None and skip_reason(self.instance, session.target) is None:
             outcome = Outcome("fail", session.unreachable)
+        elif (
+            breaker is not None
+            and breaker.tripped
+            and skip_reason(self.instance, session.target) is None
+        ):
+            # what a refused step would say (a transport failure), without a step
+            outcome = Outcome("fail", f"transport: {breaker.reason}")
         else:
             outcome = run_instance(self.instance, session.target, session.client)
         self.outcome = outcome
@@ -243,6 +426,24 @@ class ScenarioItem(pytest.Item):
 
     def reportinfo(self) -> tuple[Path, int, str]:
         return self.path, self.instance.scenario.line - 1, self.instance.name
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    """An interrupted run's allure results say so, after the allure extras are written."""
+    state = session.config.stash.get(_SESSION, None)
+    if state is None or state.interrupted is None or state.is_worker:
+        return
+    allure_dir = session.config.getoption("allure_report_dir", None)
+    if not allure_dir:
+        return
+    path = Path(allure_dir) / "environment.properties"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("a", encoding="utf-8") as properties:
+        properties.write(
+            f"interrupted=true\ninterrupted_by={state.interrupted['by']}\n"
+            f"scenarios_run={len(state.records)}\n"
+        )
 
 
 def _allure(item: ScenarioItem, outcome: Outcome, session: _GateprobeSession) -> None:

@@ -18,6 +18,7 @@ from typing import Any
 
 import httpx
 
+from gateprobe.breaker import active as hang_breaker
 from gateprobe.capabilities import describe_missing
 from gateprobe.checks import REGISTRY, CheckContext
 from gateprobe.checks._registry import Prelude, prepare, unavailable_reason
@@ -140,7 +141,12 @@ def send(spec: Mapping[str, Any], target: Target, client: httpx.Client) -> Excha
 
 
 def send_built(built: BuiltRequest, target: Target, client: httpx.Client) -> Exchange:
-    return exchange(
+    # every request to the target passes here (steps, fault probes, quota probes, checks'
+    # calls): the hang breaker sees them all and refuses them once the target went silent
+    breaker = hang_breaker(target)
+    if breaker is not None and breaker.tripped:
+        return breaker.refuse(built, target)
+    answer = exchange(
         client,
         built.method,
         target.base_url + built.url,
@@ -154,6 +160,9 @@ def send_built(built: BuiltRequest, target: Target, client: httpx.Client) -> Exc
         sse_stream=built.stream == "sse",
         disconnect_after_events=built.disconnect_after_events,
     )
+    if breaker is not None:
+        breaker.observe(built, answer)
+    return answer
 
 
 def run_instance(instance: Instance, target: Target, client: httpx.Client) -> Outcome:

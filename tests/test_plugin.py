@@ -435,3 +435,71 @@ def test_xdist_gives_the_same_verdicts_as_a_serial_run(gp: pytest.Pytester) -> N
     assert set(expected.values()) == {"pass", "fail", "skip", "deviation"}
     assert expected["models.listed[anthropic]"] == "skip"  # the partial target claims openai only
     assert verdicts(gp.path / "parallel" / "summary.json") == expected
+
+
+# -- interrupts --------------------------------------------------------------------------------
+
+
+def test_sigterm_mid_scenario_ends_the_run_with_reports_of_what_ran(
+    gp: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import os
+    import signal
+    from xml.etree import ElementTree
+
+    import gateprobe.runner
+
+    write(gp, "suites/verdicts/all.yaml", VERDICTS)
+    write_ini(gp, partial_target(gp))
+    real = gateprobe.runner.send_built
+    sent: list[str] = []
+
+    def send_built(*args: Any, **kwargs: Any) -> Any:
+        sent.append(args[0].url)
+        if len(sent) == 3:  # in verdicts.deviates, the fifth scenario (two skips before it)
+            os.kill(os.getpid(), signal.SIGTERM)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(gateprobe.runner, "send_built", send_built)
+    before = signal.getsignal(signal.SIGTERM)
+    out = gp.path / "out"
+    reprec = gp.inline_run(
+        f"--gateprobe-report-dir={out}", f"--junitxml={out / 'junit.xml'}", no_reraise_ctrlc=True
+    )
+    assert reprec.ret == pytest.ExitCode.INTERRUPTED
+    assert signal.getsignal(signal.SIGTERM) is before  # the inner run's handler is gone
+    assert len(sent) == 3  # nothing was sent after the interrupt
+    summary = json.loads((out / "summary.json").read_text("utf-8"))
+    assert summary["interrupted"] is True
+    interruption = summary["interruption"]
+    assert interruption["by"] == "SIGTERM" and interruption["selected"] == 7
+    assert interruption["ran"] == 4 and interruption["cut_short"] == ["verdicts.deviates"]
+    assert sorted(r["name"] for r in summary["scenarios"]) == [
+        "verdicts.fails",
+        "verdicts.needs_embeddings",
+        "verdicts.needs_second_key",
+        "verdicts.passes",
+    ]
+    # the scenario cut short: skipped with the reason, not passed, not failed
+    reports = reports_by_name(reprec)
+    assert reports["verdicts.deviates"].skipped
+    assert "interrupted (SIGTERM) before the scenario finished" in str(
+        reports["verdicts.deviates"].longrepr
+    )
+    suite = ElementTree.parse(out / "junit.xml").getroot().find("testsuite")
+    assert suite is not None
+    own = suite.find("properties")  # the testsuite's own, not its testcases'
+    assert own is not None
+    properties = {p.get("name"): p.get("value") for p in own.findall("property")}
+    assert properties["gateprobe_interrupted"] == "true"
+    assert properties["gateprobe_interrupted_by"] == "SIGTERM"
+
+
+def test_a_collection_error_is_no_interrupt(gp: pytest.Pytester) -> None:
+    write(gp, "suites/verdicts/all.yaml", VERDICTS)
+    write(gp, "suites/broken/bad.yaml", "id: broken.one\ntitle: [unclosed\n")
+    write_ini(gp, partial_target(gp))
+    out = gp.path / "out"
+    reprec = gp.inline_run(f"--gateprobe-report-dir={out}", no_reraise_ctrlc=True)
+    assert reprec.ret == pytest.ExitCode.INTERRUPTED  # pytest's way of ending on such errors
+    assert json.loads((out / "summary.json").read_text("utf-8"))["interrupted"] is False

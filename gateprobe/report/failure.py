@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from gateprobe.breaker import REASON_PREFIX
 from gateprobe.report.masking import outcome_redactor
 from gateprobe.runner import Outcome
 from gateprobe.scenario import Instance
@@ -55,6 +56,9 @@ def format_failure(instance: Instance, outcome: Outcome, target: Target) -> str:
 
 def _exchange_lines(ex: dict[str, Any]) -> list[str]:
     request = ex["request"]
+    if ex["status"] is None and (ex["error"] or "").startswith(REASON_PREFIX):
+        # refused by the hang breaker: there is no exchange to show, only why
+        return [f"  > {request['method']} {request['url']}  (not sent)", f"  ! {ex['error']}"]
     lines = [f"  > {request['method']} {request['url']}"]
     lines += [f"  > {k}: {v}" for k, v in request["headers"].items()]
     if request["body"]:

@@ -2,7 +2,9 @@
 
 It is the machine-readable record of a run (for CI and for vendor comparison runs). Workers
 under xdist send each record to the controller as a pytest user property; the controller
-writes the file once.
+writes the file once. ``interrupted`` says whether the run was cut short (Ctrl-C, SIGTERM):
+then the file covers the scenarios that ran, and ``interruption`` says by what, when, and
+how many of how many ran.
 """
 
 from __future__ import annotations
@@ -90,16 +92,28 @@ class SummaryWriter:
         self.target = target
         self.started = time.time()
 
-    def write(self, directory: Path, records: list[dict[str, Any]], config: pytest.Config) -> Path:
+    def write(
+        self,
+        directory: Path,
+        records: list[dict[str, Any]],
+        config: pytest.Config,
+        *,
+        interrupted: dict[str, Any] | None = None,
+    ) -> Path:
+        """``interrupted``: the run was cut short (``by``: the signal or exception, ``at``:
+        epoch seconds, ``selected``: how many scenarios were to run, when known,
+        ``cut_short``: the scenarios stopped midway); the file then covers the scenarios
+        that ran, and says so."""
         directory.mkdir(parents=True, exist_ok=True)
         records = sorted(records, key=lambda r: (r["area"], r["name"]))
         totals = Counter(r["verdict"] for r in records)
-        summary = {
+        summary: dict[str, Any] = {
             "gateprobe": __version__,
             "target": self.target.metadata(),
             "strict": bool(
                 config.getoption("--gateprobe-strict") or config.getini("gateprobe_strict")
             ),
+            "interrupted": interrupted is not None,
             "started": self.started,
             "finished": time.time(),
             "totals": {v: totals.get(v, 0) for v in ("pass", "fail", "skip", "deviation")},
@@ -107,6 +121,15 @@ class SummaryWriter:
             "areas": area_table(records),
             "scenarios": records,
         }
+        if interrupted is not None:
+            summary["interruption"] = {
+                "by": interrupted.get("by"),
+                "at": interrupted.get("at"),
+                "ran": len(records),
+                "selected": interrupted.get("selected"),
+                # started and stopped midway: in no total, with no verdict
+                "cut_short": list(interrupted.get("cut_short") or ()),
+            }
         path = directory / "summary.json"
         text = self.target.redactor().text(json.dumps(summary, indent=2, sort_keys=False))
         path.write_text(text, "utf-8")
