@@ -6,27 +6,150 @@
     gateprobe demo      start the mock, run the suites against it, print the summary
     gateprobe load      a Locust load run of a profile, with LLM metrics and an SLO gate
 
-Exit codes: 0 success, 1 a check or call failed, 2 usage error (bad option, bad file).
-`gateprobe load` adds 3: an SLO was breached.
+Exit codes (gateprobe/exit_codes.py, the same for every command): 0 passed, 1 some scenario
+failed, 2 usage or configuration error, 3 an SLO was breached (load), 4 internal error,
+130 interrupted. An exception that is not a GateprobeError is an internal error: one line on
+stderr, the traceback with ``--debug``.
 """
 
 from __future__ import annotations
 
 import argparse
 import logging
+import os
 import sys
-from collections.abc import Sequence
+import textwrap
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 from gateprobe import __version__
-from gateprobe.errors import UsageError
+from gateprobe.errors import (
+    DEBUG_ENV,
+    GateprobeError,
+    UsageError,
+    debugging,
+    internal_error,
+    traceback_of,
+)
+from gateprobe.exit_codes import MEANINGS, ExitCode, epilog
 from gateprobe.mock.config import ConfigError, MockConfig
 from gateprobe.mock.defects import DEFECTS, describe_defects
 
-__all__ = ["main"]
+__all__ = ["GateprobeParser", "StoreOnce", "main"]
 
-EXIT_USAGE = 2
+# Where an action keeps the options given so far, on the namespace being filled (each
+# subcommand's parse has a namespace of its own).
+_GIVEN = "_gateprobe_given"
+
+
+class StoreOnce(argparse.Action):
+    """argparse's ``store``, except that a second occurrence of the option is a usage error:
+    ``--target a.yaml --target b.yaml`` must not quietly run against b.yaml. Options meant to
+    repeat say ``action="append"``."""
+
+    def __init__(self, option_strings: Sequence[str], dest: str, **kwargs: Any) -> None:
+        if kwargs.get("nargs") == 0:
+            raise ValueError("nargs for store actions must be != 0")
+        super().__init__(option_strings, dest, **kwargs)
+
+    def __call__(
+        self,
+        parser: argparse.ArgumentParser,
+        namespace: argparse.Namespace,
+        values: Any,
+        option_string: str | None = None,
+    ) -> None:
+        if self.option_strings:
+            given: set[str] = namespace.__dict__.setdefault(_GIVEN, set())
+            if self.dest in given:
+                parser.error(
+                    f"{'/'.join(self.option_strings)} given twice (it takes one value; "
+                    f"first {getattr(namespace, self.dest)!s}, then {values!s})"
+                )
+            given.add(self.dest)
+        setattr(namespace, self.dest, values)
+
+
+class _HelpFormatter(argparse.HelpFormatter):
+    """Reflows descriptions and epilogs line by line, so an epilog's list keeps its lines."""
+
+    def _fill_text(self, text: str, width: int, indent: str) -> str:
+        lines = []
+        for line in text.splitlines():
+            # list items ("  0    passed") wrap under their text, not under their number
+            hanging = " " * 7 if line.startswith("  ") else ""
+            lines.append(
+                textwrap.fill(
+                    line,
+                    width,
+                    initial_indent=indent,
+                    subsequent_indent=indent + hanging,
+                    break_on_hyphens=False,
+                )
+                if line
+                else ""
+            )
+        return "\n".join(lines)
+
+
+class GateprobeParser(argparse.ArgumentParser):
+    """Every single-valued option of every command is a StoreOnce (subcommands' parsers are of
+    this class too), and a usage error exits with ExitCode.USAGE."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        kwargs.setdefault("formatter_class", _HelpFormatter)
+        super().__init__(*args, **kwargs)
+        self.register("action", None, StoreOnce)
+        self.register("action", "store", StoreOnce)
+
+    def error(self, message: str) -> NoReturn:
+        self.print_usage(sys.stderr)
+        self.exit(ExitCode.USAGE, f"{self.prog}: error: {message}\n")
+
+
+_RUN_EXIT_CODES = {
+    ExitCode.OK: "every scenario passed, was skipped or is a declared deviation",
+    ExitCode.FAILED: "some scenario failed",
+    ExitCode.USAGE: "usage or configuration error: a bad option or file (named with its "
+    "line and field), or no scenario selected",
+    ExitCode.INTERNAL: "internal error of gateprobe, also when it broke running a scenario "
+    "(that scenario fails as 'internal' and the run goes on); --debug shows the traceback",
+    ExitCode.INTERRUPTED: "interrupted (Ctrl-C or SIGTERM); the reports are partial",
+}
+_VALIDATE_EXIT_CODES = {
+    ExitCode.OK: "every file is valid",
+    ExitCode.USAGE: "a file is invalid (named with its line and field), or none was found",
+    ExitCode.INTERNAL: "internal error of gateprobe (--debug shows the traceback)",
+    ExitCode.INTERRUPTED: "interrupted (Ctrl-C)",
+}
+_MOCK_EXIT_CODES = {
+    ExitCode.OK: "stopped cleanly (Ctrl-C or SIGTERM is how a mock stops)",
+    ExitCode.USAGE: "usage or configuration error: a bad option or --config file, a port in use",
+    ExitCode.INTERNAL: "internal error of gateprobe (--debug shows the traceback)",
+}
+_LOAD_EXIT_CODES = {
+    ExitCode.OK: "passed",
+    ExitCode.FAILED: "some requests failed (Locust's meaning; with an error_ratio SLO, that "
+    "SLO judges the errors instead)",
+    ExitCode.USAGE: "usage or configuration error, or Locust ended without a summary",
+    ExitCode.SLO_BREACHED: "an SLO was breached",
+    ExitCode.INTERNAL: "internal error of gateprobe (--debug shows the traceback)",
+    ExitCode.INTERRUPTED: "interrupted (Ctrl-C or SIGTERM)",
+}
+
+
+def _add_debug(parser: argparse.ArgumentParser, *, top: bool = False) -> None:
+    # Accepted before and after the command; a command's parser leaves it unset unless given
+    # there (SUPPRESS), so it does not undo a `gateprobe --debug run`.
+    parser.add_argument(
+        "--debug",
+        action="store_true",
+        default=False if top else argparse.SUPPRESS,
+        help="on an internal error, print the traceback (also GATEPROBE_DEBUG=1); in "
+        "`gateprobe run`, a scenario gateprobe broke running shows it too",
+    )
 
 
 def _positive_float(text: str) -> float:
@@ -121,16 +244,63 @@ def _mock_config(args: argparse.Namespace) -> MockConfig:
     return config.replace(**changes)
 
 
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not an integer: {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be >= 1: {text!r}")
+    return value
+
+
 def _add_run_options(parser: argparse.ArgumentParser) -> None:
     group = parser.add_argument_group("run")
     group.add_argument(
         "--strict", action="store_true", help="declared deviations count as failures"
     )
-    group.add_argument(
+    select = parser.add_argument_group(
+        "selection and stopping (pytest's options, passed through)",
+        "Nothing selected is a usage error (exit 2). What --lf reruns comes from the reports "
+        "themselves: the summary.json of the latest run under --report-dir (./reports by "
+        "default); nothing is kept anywhere else.",
+    )
+    select.add_argument(
         "-k",
         dest="keyword",
         metavar="EXPR",
-        help="only scenarios matching the pytest keyword expression",
+        help="only scenarios matching the pytest keyword expression (ids, files, areas: "
+        "-k 'streaming and not cut')",
+    )
+    select.add_argument(
+        "-m",
+        dest="markexpr",
+        metavar="EXPR",
+        help="only scenarios whose marks match the expression (a scenario's marks: -m smoke)",
+    )
+    select.add_argument(
+        "--lf",
+        "--last-failed",
+        dest="last_failed",
+        action="store_true",
+        help="only the scenarios that failed in the latest earlier run under --report-dir "
+        "(every scenario when none did)",
+    )
+    stop = select.add_mutually_exclusive_group()
+    stop.add_argument(
+        "-x",
+        "--exitfirst",
+        dest="maxfail",
+        action="store_const",
+        const=1,
+        help="stop at the first failed scenario (the table shows what ran)",
+    )
+    stop.add_argument(
+        "--maxfail",
+        dest="maxfail",
+        type=_positive_int,
+        metavar="N",
+        help="stop after N failed scenarios",
     )
     group.add_argument(
         "-n",
@@ -154,13 +324,16 @@ def _add_run_options(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def _run(args: argparse.Namespace, target: Path | None) -> int:
+def _run(args: argparse.Namespace, target: Path | None) -> ExitCode:
     from gateprobe.run import DEFAULT_SUITES, RunOptions, run
 
     options = RunOptions(
         target=target,
         strict=args.strict,
         keyword=args.keyword,
+        markexpr=args.markexpr,
+        maxfail=args.maxfail,
+        last_failed=args.last_failed,
         workers=args.workers,
         report_root=args.report_dir,
         suites=[p.resolve() for p in args.suites or [DEFAULT_SUITES]],
@@ -171,7 +344,7 @@ def _run(args: argparse.Namespace, target: Path | None) -> int:
     return run(options)
 
 
-def _validate(files: list[Path]) -> int:
+def _validate(files: list[Path]) -> ExitCode:
     from gateprobe._files import load_documents
     from gateprobe.scenario import load_scenarios, scenario_files
     from gateprobe.target import load_target
@@ -182,6 +355,8 @@ def _validate(files: list[Path]) -> int:
         paths = scenario_files(given) if given.is_dir() else [given]
         if not given.exists():
             raise UsageError("file not found", file=str(given))
+        if not paths:  # "0 file(s) valid" would read as a pass
+            raise UsageError("no *.yaml or *.yml file in this directory", file=str(given))
         for path in paths:
             docs = load_documents(path)
             is_target = (
@@ -212,7 +387,7 @@ def _validate(files: list[Path]) -> int:
             checked += 1
             print(f"ok  {path}")
     print(f"{checked} file(s) valid")
-    return 0
+    return ExitCode.OK
 
 
 class _PermissiveEnv(dict[str, str]):
@@ -229,11 +404,14 @@ class _PermissiveEnv(dict[str, str]):
 
 
 def _build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = GateprobeParser(
         prog="gateprobe",
         description="Conformance and load testing for LLM API gateways.",
+        epilog=epilog(MEANINGS) + "\n(the same for every command; each command's --help says "
+        "what they mean for it)",
     )
     parser.add_argument("--version", action="version", version=f"gateprobe {__version__}")
+    _add_debug(parser, top=True)
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
 
     mock = commands.add_parser(
@@ -250,7 +428,7 @@ def _build_parser() -> argparse.ArgumentParser:
         "in the config, default 2), mark-<n> (the answer's text begins with the word "
         "gateprobe-mark-<n>: sent the way a fault will be, it shows the directives reach "
         "the upstream through a gateway).\n\n"
-        f"Defects:\n{describe_defects()}",
+        f"Defects:\n{describe_defects()}\n\n{epilog(_MOCK_EXIT_CODES)}",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     mock.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
@@ -259,6 +437,7 @@ def _build_parser() -> argparse.ArgumentParser:
     )
     mock.add_argument("--quiet", action="store_true", help="no per-request log lines")
     _add_mock_options(mock)
+    _add_debug(mock)
 
     run = commands.add_parser(
         "run",
@@ -266,7 +445,8 @@ def _build_parser() -> argparse.ArgumentParser:
         description="Run the YAML scenario suites against a gateway described by a target "
         "profile, or against the bundled mock when no target is given. Prints a "
         "summary per area and writes reports/<run-id>/ (junit.xml, summary.json, "
-        "allure-results/). Exit codes: 0 passed, 1 some failed, 2 usage error.",
+        "allure-results/).",
+        epilog=epilog(_RUN_EXIT_CODES),
     )
     run.add_argument(
         "--target",
@@ -276,6 +456,7 @@ def _build_parser() -> argparse.ArgumentParser:
     )
     _add_run_options(run)
     _add_mock_options(run)
+    _add_debug(run)
 
     validate = commands.add_parser(
         "validate",
@@ -283,10 +464,12 @@ def _build_parser() -> argparse.ArgumentParser:
         description="Validate files: target profiles (any YAML with a base_url) against "
         "schemas/target.schema.json, load profiles (a YAML with requests) against "
         "schemas/load_profile.schema.json, scenario files against "
-        "schemas/scenario.schema.json and the check registry. Directories are "
-        "searched for *.yaml. Exit 0 when all are valid, 2 otherwise.",
+        "schemas/scenario.schema.json and the check registry (each check's name and the "
+        "value it takes). Directories are searched for *.yaml.",
+        epilog=epilog(_VALIDATE_EXIT_CODES),
     )
     validate.add_argument("files", nargs="+", metavar="FILE", type=Path)
+    _add_debug(validate)
 
     demo = commands.add_parser(
         "demo",
@@ -294,9 +477,11 @@ def _build_parser() -> argparse.ArgumentParser:
         description="Start the bundled mock on a free loopback port, run the conformance suites "
         "against it, print the summary per area and where the reports are. With "
         "--defect the mock is a known-broken gateway and the suites say so.",
+        epilog=epilog(_RUN_EXIT_CODES),
     )
     _add_run_options(demo)
     _add_mock_options(demo)
+    _add_debug(demo)
     _add_load_parser(commands)
     return parser
 
@@ -310,13 +495,14 @@ def _add_load_parser(commands: Any) -> None:
         description="Run a load profile (loadtests/profiles/*.yaml) against a target with Locust, "
         "headless. Without --target the bundled mock is started in its own process with "
         "the profile's delays. Writes reports/load/<run-id>/: summary.json, requests.jsonl, "
-        "Locust's CSV and HTML, PNG plots. Exit codes: 0 passed, 1 some requests failed, "
-        "2 usage error or Locust crashed, 3 an SLO was breached.",
+        "Locust's CSV and HTML, PNG plots.",
+        epilog=epilog(_LOAD_EXIT_CODES),
     )
     add_load_options(load)
+    _add_debug(load)
 
 
-def _run_mock(args: argparse.Namespace) -> int:
+def _run_mock(args: argparse.Namespace) -> ExitCode:
     from gateprobe.mock.server import serve
 
     config = _mock_config(args)
@@ -334,7 +520,47 @@ def _run_mock(args: argparse.Namespace) -> int:
         serve(config, args.host, args.port, ready=ready)
     except OSError as exc:
         raise UsageError(f"cannot listen on {args.host}:{args.port}: {exc.strerror}") from None
-    return 0
+    return ExitCode.OK
+
+
+def _exit_code(code: int) -> ExitCode:
+    """A load run's exit code (Locust's, or ours) as one of ours."""
+    try:
+        return ExitCode(code)
+    except ValueError:  # killed by a signal, say: nothing the run could report on
+        print(f"gateprobe: internal error: the load run ended with status {code}", file=sys.stderr)
+        return ExitCode.INTERNAL
+
+
+def _command(parser: argparse.ArgumentParser, args: argparse.Namespace) -> ExitCode:
+    if args.command == "mock":
+        return _run_mock(args)
+    if args.command == "demo":
+        return _run(args, None)
+    if args.command == "run":
+        return _run(args, args.target)
+    if args.command == "validate":
+        return _validate(args.files)
+    if args.command == "load":
+        from gateprobe.load.cli_options import run_from_args
+
+        return _exit_code(run_from_args(args))
+    parser.error(f"unknown command {args.command!r}")
+
+
+@contextmanager
+def _debug_env(on: bool) -> Iterator[None]:
+    """GATEPROBE_DEBUG=1 while the command runs, for the code that runs in pytest."""
+    before = os.environ.get(DEBUG_ENV)
+    if on:
+        os.environ[DEBUG_ENV] = "1"
+    try:
+        yield
+    finally:
+        if before is None:
+            os.environ.pop(DEBUG_ENV, None)
+        else:
+            os.environ[DEBUG_ENV] = before
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -342,30 +568,23 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.command is None:
         parser.print_help()
-        return EXIT_USAGE
+        return ExitCode.USAGE
     if "list" in getattr(args, "defect", []):
         print(describe_defects())
-        return 0
-    try:
-        if args.command == "mock":
-            return _run_mock(args)
-        if args.command == "demo":
-            return _run(args, None)
-        if args.command == "run":
-            return _run(args, args.target)
-        if args.command == "validate":
-            return _validate(args.files)
-        if args.command == "load":
-            from gateprobe.load.cli_options import run_from_args
-
-            return run_from_args(args)
-    except (UsageError, ConfigError) as exc:
-        print(f"gateprobe: error: {exc}", file=sys.stderr)
-        return EXIT_USAGE
-    except KeyboardInterrupt:
-        return 130
-    parser.error(f"unknown command {args.command!r}")
-    return EXIT_USAGE
+        return ExitCode.OK
+    with _debug_env(args.debug):
+        try:
+            return _command(parser, args)
+        except (GateprobeError, ConfigError) as exc:
+            print(f"gateprobe: error: {exc}", file=sys.stderr)
+            return ExitCode.USAGE
+        except KeyboardInterrupt:
+            return ExitCode.INTERRUPTED
+        except Exception as exc:
+            if debugging():
+                print(traceback_of(exc), file=sys.stderr)
+            print(f"gateprobe: internal error: {internal_error(exc)}", file=sys.stderr)
+            return ExitCode.INTERNAL
 
 
 if __name__ == "__main__":

@@ -1,16 +1,36 @@
-"""gateprobe's exceptions.
+"""gateprobe's exceptions, and the exit codes they end a command with.
 
 GateprobeError
 ├── UsageError        bad input to the harness: a file, option or environment variable;
 │                     names the file, line and field; exit code 2, no traceback
 └── CheckFailed       a conformance check failed: check id, expected, actual, where
+
+Any other exception is a bug of gateprobe: exit code 4 with one line (``internal_error``),
+the traceback only with ``--debug`` (``GATEPROBE_DEBUG=1``).
 """
 
 from __future__ import annotations
 
+import os
+import traceback
 from typing import Any
 
-__all__ = ["CheckFailed", "GateprobeError", "UsageError"]
+from gateprobe.exit_codes import ExitCode
+
+__all__ = [
+    "DEBUG_ENV",
+    "CheckFailed",
+    "ExitCode",
+    "GateprobeError",
+    "UsageError",
+    "debugging",
+    "internal_error",
+    "traceback_of",
+]
+
+# Set by ``gateprobe --debug`` for the whole process tree: the suites run in pytest, perhaps in
+# xdist workers, where the command line's flag is not at hand.
+DEBUG_ENV = "GATEPROBE_DEBUG"
 
 
 class GateprobeError(Exception):
@@ -55,3 +75,19 @@ class CheckFailed(GateprobeError):
         self.expected = expected
         self.actual = actual
         self.where = where
+
+
+def debugging() -> bool:
+    """Whether tracebacks of internal errors are wanted (``--debug``)."""
+    return os.environ.get(DEBUG_ENV, "") not in ("", "0")
+
+
+def internal_error(exc: BaseException) -> str:
+    """``ValueError: ...``: what went wrong inside gateprobe, on one line (a multi-line message
+    is joined); unless debugging, with the hint that ``--debug`` shows the traceback."""
+    text = " ".join(f"{type(exc).__name__}: {exc}".split())
+    return text if debugging() else f"{text} (run with --debug for the traceback)"
+
+
+def traceback_of(exc: BaseException) -> str:
+    return "".join(traceback.format_exception(exc)).rstrip()

@@ -3,7 +3,10 @@
 Verdicts: ``pass``; ``fail`` (a check failed); ``skip`` (the target does not claim a
 required capability or provide a required key kind); ``deviation`` (every failed check is
 one the target declares as a known deviation). The runner never raises for a gateway's
-behaviour: transport failures are failed checks named ``transport``.
+behaviour: transport failures are failed checks named ``transport``. Nor for the scenario's
+or its own errors: a check argument that is wrong once rendered fails the check ``scenario``
+before anything is sent, and an exception (a bug of gateprobe) fails the check ``internal``
+(``Outcome.broken``), so one broken scenario does not stop a run.
 """
 
 from __future__ import annotations
@@ -21,8 +24,15 @@ import httpx
 from gateprobe.breaker import active as hang_breaker
 from gateprobe.capabilities import describe_missing
 from gateprobe.checks import REGISTRY, CheckContext
-from gateprobe.checks._registry import Prelude, prepare, unavailable_reason
-from gateprobe.errors import CheckFailed, UsageError
+from gateprobe.checks._registry import Prelude, argument_problem, prepare, unavailable_reason
+from gateprobe.errors import (
+    CheckFailed,
+    GateprobeError,
+    UsageError,
+    debugging,
+    internal_error,
+    traceback_of,
+)
 from gateprobe.fault_delivery import delivery_problem
 from gateprobe.http import Exchange, exchange
 from gateprobe.protocol import BuiltRequest, build_request
@@ -30,7 +40,10 @@ from gateprobe.scenario import Instance, Step
 from gateprobe.target import Deviation, Target
 from gateprobe.templating import TemplateError, render, resolve_path
 
-__all__ = ["Outcome", "StepRecord", "run_instance", "send", "skip_reason"]
+__all__ = ["INTERNAL", "Outcome", "StepRecord", "run_instance", "send", "skip_reason"]
+
+# The check of a failure that is a bug of gateprobe, not a behaviour of the gateway.
+INTERNAL = "internal"
 
 
 @dataclass
@@ -63,6 +76,12 @@ class Outcome:
     @property
     def deviations(self) -> list[tuple[CheckFailed, Deviation]]:
         return [d for s in self.steps for d in s.deviations]
+
+    @property
+    def broken(self) -> bool:
+        """gateprobe broke running the scenario (verdict ``fail``, check ``internal``): the
+        verdict says nothing about the gateway."""
+        return any(f.check == INTERNAL for f in self.failures)
 
 
 def _step_key_kinds(step: Step, params: dict[str, Any]) -> set[str]:
@@ -167,12 +186,55 @@ def send_built(built: BuiltRequest, target: Target, client: httpx.Client) -> Exc
 
 def run_instance(instance: Instance, target: Target, client: httpx.Client) -> Outcome:
     started = time.perf_counter()
+    values: dict[str, Any] = dict(instance.params)
+    records: list[StepRecord] = []
+    try:
+        return _run(instance, target, client, started, values, records)
+    except Exception as exc:
+        return _broken(instance, exc, started, values, records)
+
+
+def _broken(
+    instance: Instance,
+    exc: Exception,
+    started: float,
+    values: dict[str, Any],
+    records: list[StepRecord],
+) -> Outcome:
+    """The outcome of a scenario whose run raised: what it did so far, failed as ``internal``."""
+    if isinstance(exc, CheckFailed):  # raised where nothing collects it: still a finding
+        failure = exc
+    elif isinstance(exc, GateprobeError):  # a check sent a request the scenario cannot make
+        failure = CheckFailed("scenario", str(exc), where="scenario")
+    else:
+        message = internal_error(exc)
+        if debugging():
+            message += "\n" + traceback_of(exc)
+        failure = CheckFailed(INTERNAL, message, where="gateprobe")
+    if not records:  # it broke before the first step: the failure still needs one to sit in
+        records.append(StepRecord(instance.scenario.steps[0]))
+    records[-1].failures.append(failure)
+    return Outcome(
+        "fail",
+        " | ".join(text for _, text in _grouped([f for r in records for f in r.failures])),
+        steps=records,
+        values=values,
+        duration=time.perf_counter() - started,
+    )
+
+
+def _run(
+    instance: Instance,
+    target: Target,
+    client: httpx.Client,
+    started: float,
+    values: dict[str, Any],
+    records: list[StepRecord],
+) -> Outcome:
     scenario = instance.scenario
     reason = skip_reason(instance, target)
     if reason is not None:
         return Outcome("skip", reason, values=dict(instance.params))
-    values: dict[str, Any] = dict(instance.params)
-    records: list[StepRecord] = []
     for step in scenario.steps:
         record = StepRecord(step)
         records.append(record)
@@ -185,6 +247,10 @@ def run_instance(instance: Instance, target: Target, client: httpx.Client) -> Ou
             built = build_request(spec, target)
         except (TemplateError, UsageError) as exc:
             record.failures.append(CheckFailed("scenario", f"cannot build the request: {exc}"))
+            break
+        wrong = _wrong_argument(step, expect)
+        if wrong is not None:  # before anything is sent: the scenario is wrong, not the gateway
+            record.failures.append(wrong)
             break
         record.request = built
         call = functools.partial(send, target=target, client=client)
@@ -276,6 +342,25 @@ def run_instance(instance: Instance, target: Target, client: httpx.Client) -> Ou
             for check, text in _grouped([failure for failure, _ in outcome.deviations])
         )
     return outcome
+
+
+def _wrong_argument(step: Step, expect: Mapping[str, Any]) -> CheckFailed | None:
+    """A check argument that does not fit its check once its templates are rendered."""
+    for name, argument in expect.items():
+        problem = argument_problem(name, argument, rendered=True)
+        if problem is None:
+            continue
+        site = f"steps[{step.index}].expect.{name}{problem[0]}"
+        raw = step.expect.get(name)
+        source = f" (rendered from {raw!r})" if raw != argument else ""
+        return CheckFailed(
+            "scenario",
+            f"{site}: {problem[1]}{source}",
+            expected="an argument the check takes",
+            actual=argument,
+            where="scenario",
+        )
+    return None
 
 
 def _grouped(failures: list[CheckFailed]) -> list[tuple[str, str]]:

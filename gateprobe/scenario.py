@@ -1,8 +1,10 @@
 """Scenarios: YAML files under suites/<area>/, validated, parametrized, ready to run.
 
 A file may hold several scenarios separated by ``---``. Validation happens at load time,
-against schemas/scenario.schema.json and against the check registry, so a typo in a field
-or a check name is reported with its file and line before anything is sent.
+against schemas/scenario.schema.json and against the check registry (each check's name and
+the argument it takes), so a typo in a field, a check name or a check's value is reported with
+its file, line and field before anything is sent. Templated values are checked once rendered,
+when the scenario runs.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from typing import Any
 
 from gateprobe._files import load_documents, validate_document
 from gateprobe.checks import REGISTRY
+from gateprobe.checks._registry import argument_problem
 from gateprobe.errors import UsageError
 from gateprobe.templating import names_in
 
@@ -108,7 +111,7 @@ def load_scenarios(path: Path, suites_root: Path | None = None) -> list[Scenario
         steps = []
         for i, raw in enumerate(data["steps"]):
             prefix = f"steps[{i}]"
-            for check in raw.get("expect") or {}:
+            for check, argument in (raw.get("expect") or {}).items():
                 if check not in REGISTRY:
                     raise UsageError(
                         f"unknown check {check!r} (known: {', '.join(sorted(REGISTRY))})",
@@ -116,6 +119,10 @@ def load_scenarios(path: Path, suites_root: Path | None = None) -> list[Scenario
                         line=doc.line_of(f"{prefix}.expect.{check}"),
                         field=f"{prefix}.expect.{check}",
                     )
+                problem = argument_problem(check, argument, rendered=False)
+                if problem is not None:
+                    site = f"{prefix}.expect.{check}{problem[0]}"
+                    raise UsageError(problem[1], file=str(path), line=doc.line_of(site), field=site)
             for part in ("request", "expect"):
                 for name in names_in(raw.get(part)) - known:
                     site = _template_site(raw.get(part), name, f"{prefix}.{part}")

@@ -128,6 +128,37 @@ SCENARIO_CASES = {
         "steps[0].expect.staus_code",
         "unknown check 'staus_code'",
     ),
+    "check-value-wrong-type": Case(
+        "scenario",
+        GOOD_SCENARIO.replace("{status: 200}", '{status: "two hundred"}'),
+        5,
+        "steps[0].expect.status",
+        "expected an HTTP status (100-599) or a list of them, got 'two hundred'",
+    ),
+    "check-value-not-a-number": Case(
+        "scenario",
+        GOOD_SCENARIO.replace("{status: 200}", "{status: 200, max_ttft_ms: fast}"),
+        5,
+        "steps[0].expect.max_ttft_ms",
+        "expected milliseconds (> 0), got 'fast'",
+    ),
+    "check-value-unknown-mode": Case(
+        "scenario",
+        GOOD_SCENARIO.replace("{status: 200}", "{stream_error: sideways}"),
+        5,
+        "steps[0].expect.stream_error",
+        "expected one of before-first-byte, mid-stream, cut, got 'sideways'",
+    ),
+    "check-value-nested-field": Case(
+        "scenario",
+        GOOD_SCENARIO.replace(
+            "expect: {status: 200}",
+            "expect:\n      status: 200\n      budget_enforced:\n        max_calls: -1",
+        ),
+        8,
+        "steps[0].expect.budget_enforced.max_calls",
+        "expected a whole number of calls >= 1, got -1",
+    ),
     "unknown-template-name": Case(
         "scenario",
         "id: bad.template\ntitle: t\nsteps:\n  - request:\n      protocol: openai\n"
@@ -248,6 +279,28 @@ def test_validate_reports_bad_input(tmp_path: Path, case: Case) -> None:
     assert_usage_error(result, broken, case, tmp_path)
 
 
+CHECK_VALUE_CASES = [k for k in SCENARIO_CASES if k.startswith("check-value-")]
+
+
+@pytest.mark.parametrize("name", CHECK_VALUE_CASES)
+def test_pytest_collection_reports_a_wrong_check_value(tmp_path: Path, name: str) -> None:
+    case = SCENARIO_CASES[name]
+    broken, target = write_case(tmp_path, case)
+    plugin = ["--gateprobe-target", str(target), "--gateprobe-suites", "suites"]
+    result = subprocess.run(
+        [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-q", *plugin, "suites"],
+        cwd=tmp_path,
+        env=clean_env(),
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    output = result.stdout + result.stderr
+    assert result.returncode == 2, output  # pytest's: interrupted by a collection error
+    assert "Traceback" not in output
+    assert f"{broken}:{case.line}: {case.field}: {case.words}" in output
+
+
 def test_validate_accepts_the_good_files_and_names_them(tmp_path: Path) -> None:
     (tmp_path / "target.yaml").write_text(GOOD_TARGET, "utf-8")
     suite = tmp_path / "suites" / "bad"
@@ -260,6 +313,20 @@ def test_validate_accepts_the_good_files_and_names_them(tmp_path: Path) -> None:
     # The same scenario file named twice is not a duplicate of itself.
     again = gateprobe("validate", "suites", "suites/bad/fine.yaml", cwd=tmp_path)
     assert again.returncode == 0, again.stderr
+
+
+def test_validate_accepts_templated_check_values(tmp_path: Path) -> None:
+    # what a template renders to is known when the scenario runs: then it is checked
+    (tmp_path / "templated.yaml").write_text(
+        GOOD_SCENARIO.replace(
+            "expect: {status: 200}",
+            'expect: {status: "{target.dialect.auth_error_status}", max_ttft_ms: "{limit}"}',
+        ).replace("steps:", "parametrize: {limit: [100]}\nsteps:"),
+        "utf-8",
+    )
+    result = gateprobe("validate", "templated.yaml", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert "1 file(s) valid" in result.stdout
 
 
 def test_validate_ignores_the_shell_but_run_needs_the_variable(tmp_path: Path) -> None:

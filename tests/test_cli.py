@@ -57,21 +57,27 @@ def _script() -> str:
     return found
 
 
-def _env() -> dict[str, str]:
-    env = dict(os.environ)
+def _env(**extra: str) -> dict[str, str]:
+    # nothing an outer run of the plugin may have exported (its target, its debug switch)
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("GATEPROBE_", "PYTEST_"))}
     env["PYTHONUNBUFFERED"] = "1"
     env.pop("PYTHONPATH", None)  # the installed package, as a user has it
+    env.update(extra)
     return env
 
 
-def run_cli(*args: str, timeout: float = 60.0) -> subprocess.CompletedProcess[str]:
+def run_cli(
+    *args: str, timeout: float = 60.0, cwd: Path | None = None, **env: str
+) -> subprocess.CompletedProcess[str]:
+    """The console script with ``args``; ``env`` adds variables (``PYTHONPATH`` included)."""
     return subprocess.run(
         [_script(), *args],
         capture_output=True,
         text=True,
         timeout=timeout,
-        env=_env(),
+        env=_env(**env),
         stdin=subprocess.DEVNULL,
+        cwd=cwd,
     )
 
 

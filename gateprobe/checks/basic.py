@@ -6,7 +6,13 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
-from gateprobe.checks._registry import CheckContext, check
+from gateprobe.checks._registry import (
+    FLAG,
+    MATCH_FORMAT,
+    SCHEMA_REF_FORMAT,
+    CheckContext,
+    check,
+)
 from gateprobe.errors import CheckFailed
 
 __all__ = ["json_body", "subset_differences"]
@@ -26,7 +32,30 @@ def json_body(ctx: CheckContext, check_name: str) -> Any:
         ) from None
 
 
-@check("status")
+_STATUS = {
+    "type": "integer",
+    "minimum": 100,
+    "maximum": 599,
+    "description": "an HTTP status (100-599)",
+}
+_STATUS_ARGUMENT = {
+    "anyOf": [_STATUS, {"type": "array", "minItems": 1, "items": _STATUS}],
+    "description": "an HTTP status (100-599) or a list of them",
+}
+# Any JSON value; strings with a ``re:`` prefix are regular expressions, at any depth.
+_JSON_ARGUMENT = {
+    "$ref": "#/$defs/value",
+    "$defs": {
+        "value": {
+            "format": MATCH_FORMAT,
+            "items": {"$ref": "#/$defs/value"},
+            "additionalProperties": {"$ref": "#/$defs/value"},
+        }
+    },
+}
+
+
+@check("status", argument=_STATUS_ARGUMENT)
 def status(ctx: CheckContext, expected: Any) -> None:
     """The HTTP status is the given one, or one of a list."""
     allowed = [int(s) for s in expected] if isinstance(expected, list) else [int(expected)]
@@ -55,7 +84,19 @@ def _matches(expected: Any, actual: str | None) -> bool:
     return actual.strip().lower() == text.strip().lower()
 
 
-@check("headers")
+@check(
+    "headers",
+    argument={
+        "type": "object",
+        "minProperties": 1,
+        "additionalProperties": {
+            "type": ["string", "boolean", "integer"],
+            "format": MATCH_FORMAT,
+            "description": "a value, re:<regex>, true (present) or false (absent)",
+        },
+        "description": "a mapping of header names to what they must be",
+    },
+)
 def headers(ctx: CheckContext, expected: Mapping[str, Any]) -> None:
     """Response headers: a value (case-insensitive), ``re:<regex>``, true (present), false."""
     for name, wanted in expected.items():
@@ -75,7 +116,14 @@ def headers(ctx: CheckContext, expected: Mapping[str, Any]) -> None:
             )
 
 
-@check("content_type")
+@check(
+    "content_type",
+    argument={
+        "type": "string",
+        "pattern": r"^[A-Za-z0-9!#$&^_.+-]+/[A-Za-z0-9!#$&^_.+-]+$",
+        "description": "a media type without parameters (application/json)",
+    },
+)
 def content_type(ctx: CheckContext, expected: str) -> None:
     """The media type (without parameters) equals the given one."""
     actual = ctx.exchange.content_type
@@ -113,7 +161,7 @@ def subset_differences(expected: Any, actual: Any, path: str = "$") -> list[tupl
     return [] if expected == actual else [(path, expected, actual)]
 
 
-@check("json")
+@check("json", argument=_JSON_ARGUMENT)
 def json_subset(ctx: CheckContext, expected: Any) -> None:
     """The JSON body contains the given values (a subset match; ``re:`` for patterns)."""
     body = json_body(ctx, "json")
@@ -126,7 +174,14 @@ def json_subset(ctx: CheckContext, expected: Any) -> None:
         )
 
 
-@check("json_schema")
+@check(
+    "json_schema",
+    argument={
+        "type": "string",
+        "format": SCHEMA_REF_FORMAT,
+        "description": "a schema ref, protocol/name (openai/chat.completion)",
+    },
+)
 def json_schema(ctx: CheckContext, ref: str) -> None:
     """The JSON body validates against schemas/<ref>.schema.json (e.g. openai/models.list)."""
     from gateprobe.schemas import validation_errors
@@ -145,7 +200,7 @@ def json_schema(ctx: CheckContext, ref: str) -> None:
         )
 
 
-@check("request_id")
+@check("request_id", argument=FLAG)
 def request_id(ctx: CheckContext, wanted: bool) -> None:
     """The response carries the target's request-id header (on errors: if the target claims it)."""
     name = ctx.target.dialect.request_id_header
@@ -174,7 +229,7 @@ def request_id(ctx: CheckContext, wanted: bool) -> None:
         )
 
 
-@check("no_secret_echo")
+@check("no_secret_echo", argument=FLAG)
 def no_secret_echo(ctx: CheckContext, wanted: bool) -> None:
     """The key sent does not come back anywhere in the response (headers or body)."""
     if not wanted:

@@ -115,7 +115,27 @@ def _check_refusal(ctx: CheckContext, answer: Exchange, n: int, model: str) -> N
         )
 
 
-@check(CHECK, before=_keep_request)
+@check(
+    CHECK,
+    argument={
+        "anyOf": [
+            {"type": "boolean"},
+            {
+                "type": "object",
+                "additionalProperties": False,
+                "properties": {
+                    "max_calls": {
+                        "type": "integer",
+                        "minimum": 1,
+                        "description": "a whole number of calls >= 1",
+                    }
+                },
+            },
+        ],
+        "description": "true, false or {max_calls: N}",
+    },
+    before=_keep_request,
+)
 def budget_enforced(ctx: CheckContext, argument: Any) -> None:
     """Repeating the call to a model with a budget ends in a refusal that stays refused.
 

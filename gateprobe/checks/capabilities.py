@@ -160,7 +160,16 @@ _SENT = {
 }
 
 
-@check("honours")
+_OPTION = {"enum": list(OPTIONS), "description": f"one of {', '.join(OPTIONS)}"}
+
+
+@check(
+    "honours",
+    argument={
+        "anyOf": [_OPTION, {"type": "array", "minItems": 1, "items": _OPTION}],
+        "description": f"one of {', '.join(OPTIONS)}, or a list of them",
+    },
+)
 def honours(ctx: CheckContext, options: Any) -> None:
     """The answer shows each option reached the model: reasoning, tools, json (mode/schema)."""
     wanted = options if isinstance(options, list) else [options]

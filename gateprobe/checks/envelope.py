@@ -67,7 +67,13 @@ def _problems(kind: str, body: Any, status: int | None) -> list[tuple[str, str]]
     return out
 
 
-@check("error_envelope")
+@check(
+    "error_envelope",
+    argument={
+        "anyOf": [{"const": True}, {"enum": ["openai", "anthropic", "gemini"]}],
+        "description": "true (the target's envelope for the route) or openai, anthropic, gemini",
+    },
+)
 def error_envelope(ctx: CheckContext, wanted: Any) -> None:
     """A non-2xx JSON error in the route's envelope (the target's dialect, or the one named)."""
     kind = (

@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 
 from gateprobe._redact import mask_secret
-from gateprobe.checks._registry import CheckContext, check
+from gateprobe.checks._registry import FLAG, CheckContext, check
 from gateprobe.errors import CheckFailed
 
 __all__ = ["CREDENTIAL_PATTERNS", "credentials_in"]
@@ -33,7 +33,7 @@ def credentials_in(text: str) -> list[tuple[str, str]]:
     return found
 
 
-@check("no_credential_leak")
+@check("no_credential_leak", argument=FLAG)
 def no_credential_leak(ctx: CheckContext, wanted: bool) -> None:
     """No credential-shaped string (sk- key, Google key, bearer token, ?key=) in the answer."""
     if not wanted:

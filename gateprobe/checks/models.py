@@ -81,7 +81,31 @@ def _model_named(ctx: CheckContext, item: Any) -> str:
     return str(item["model"])
 
 
-@check("model_listed")
+_MODEL = {"type": "string", "minLength": 1, "description": "a model id"}
+_LISTED_ITEM = {
+    "anyOf": [
+        _MODEL,
+        {
+            "type": "object",
+            "additionalProperties": False,
+            "properties": {"model": _MODEL, "model_of": _MODEL, "listed": {"type": "boolean"}},
+            "anyOf": [{"required": ["model"]}, {"required": ["model_of"]}],
+            "description": "{model: id} or {model_of: <target.models entry>}",
+        },
+    ],
+    "description": "a model id, {model: id} or {model_of: <target.models entry>}, with "
+    "listed: true or false",
+}
+
+
+@check(
+    "model_listed",
+    argument={
+        "anyOf": [_LISTED_ITEM, {"type": "array", "minItems": 1, "items": _LISTED_ITEM}],
+        "description": "a model id, {model: id} or {model_of: <target.models entry>} (with "
+        "listed: true or false), or a list of them",
+    },
+)
 def model_listed(ctx: CheckContext, expected: Any) -> None:
     """The model list shows (``listed: true``) or hides (``false``) each given model."""
     wanted = expected if isinstance(expected, list) else [expected]
@@ -161,7 +185,24 @@ def _gemini_generates(body: Any, model: str) -> bool:
     return True
 
 
-@check("models_match_calls")
+@check(
+    "models_match_calls",
+    argument={
+        "anyOf": [
+            {"type": "boolean"},
+            {
+                "type": "object",
+                "additionalProperties": False,
+                "properties": {
+                    "skip": {"type": "array", "items": _MODEL},
+                    "also_try": {"type": "array", "items": _MODEL},
+                    "limit": {"type": "integer", "minimum": 1, "description": "a number >= 1"},
+                },
+            },
+        ],
+        "description": "true, false or {skip: [models], also_try: [models], limit: N}",
+    },
+)
 def models_match_calls(ctx: CheckContext, options: Any) -> None:
     """Every listed model is callable with the same key, and no unlisted profile model is."""
     if options is False:

@@ -13,7 +13,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
-from gateprobe.checks._registry import BeforeFn, CheckContext, Prelude, check
+from gateprobe.checks._registry import FLAG, BeforeFn, CheckContext, Prelude, check
 from gateprobe.errors import CheckFailed
 from gateprobe.protocol import BuiltRequest
 from gateprobe.quota import Balance, ProbeError, QuotaProbe, probe_for, unavailable, wait_for
@@ -269,7 +269,15 @@ SITUATIONS = {
 }
 
 
-@check("quota_charged", before=_snapshot("quota_charged"), unavailable=unavailable)
+@check(
+    "quota_charged",
+    argument={
+        "enum": [0, "0", "usage", *SITUATIONS],
+        "description": f"one of 0, usage, {', '.join(SITUATIONS)}",
+    },
+    before=_snapshot("quota_charged"),
+    unavailable=unavailable,
+)
 def quota_charged(ctx: CheckContext, expected: Any) -> None:
     """What the call took from key and account: 0, its usage at its price, or what was delivered.
 
@@ -331,7 +339,12 @@ def _logged_unavailable(target: Any) -> str | None:
     return reason
 
 
-@check("quota_logged", before=_snapshot("quota_logged"), unavailable=_logged_unavailable)
+@check(
+    "quota_logged",
+    argument=FLAG,
+    before=_snapshot("quota_logged"),
+    unavailable=_logged_unavailable,
+)
 def quota_logged(ctx: CheckContext, wanted: bool) -> None:
     """The usage log records the call (id, model, key, tokens) at the cost the balance lost."""
     if not wanted:

@@ -11,7 +11,7 @@ from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
-from gateprobe.checks._registry import CheckContext, Prelude, check
+from gateprobe.checks._registry import FLAG, CheckContext, Prelude, check
 from gateprobe.checks.quota import (
     QuotaBefore,
     open_probe,
@@ -79,7 +79,26 @@ def _burst_before(prelude: Prelude, argument: Any) -> QuotaBefore:
     return QuotaBefore(probe, secret, balance, prelude.request, options)
 
 
-@check("quota_burst", before=_burst_before, unavailable=unavailable)
+@check(
+    "quota_burst",
+    argument={
+        "anyOf": [
+            {"const": True},
+            {
+                "type": "object",
+                "additionalProperties": False,
+                "properties": {
+                    "count": {"type": "integer", "minimum": 1, "description": "a number >= 1"},
+                    "quota": {"type": "integer", "minimum": 0, "description": "a number >= 0"},
+                    "balance": {"type": "integer", "minimum": 0, "description": "a number >= 0"},
+                },
+            },
+        ],
+        "description": "true or {count: N, quota: N, balance: N}",
+    },
+    before=_burst_before,
+    unavailable=unavailable,
+)
 def quota_burst(ctx: CheckContext, options: Any) -> None:
     """Concurrent copies of the call on a small quota take no more than it; no balance < 0.
 
@@ -127,7 +146,7 @@ def _admission_before(prelude: Prelude, argument: Any) -> QuotaBefore:
     )
 
 
-@check("quota_admission", before=_admission_before, unavailable=_creates_keys)
+@check("quota_admission", argument=FLAG, before=_admission_before, unavailable=_creates_keys)
 def quota_admission(ctx: CheckContext, wanted: bool) -> None:
     """A key one unit below the call's pre-deduct estimate is refused; one with it, admitted.
 

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from gateprobe.checks._registry import CheckContext, check
+from gateprobe.checks._registry import FLAG, CheckContext, check
 from gateprobe.checks._stream_common import DONE, Payload, fail, guarded, is_responses, payloads
 from gateprobe.checks.stream_anthropic import check_anthropic_stream
 from gateprobe.checks.stream_gemini import check_gemini_stream
@@ -101,7 +101,7 @@ def _validate(ref: str, events: list[Payload]) -> None:
             )
 
 
-@check("stream")
+@check("stream", argument=FLAG)
 def stream(ctx: CheckContext, wanted: Any) -> None:
     """The response is a complete, well-formed stream of its protocol (framing and grammar)."""
     if not wanted:

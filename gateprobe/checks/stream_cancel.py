@@ -12,7 +12,7 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from gateprobe.checks._registry import CheckContext, check
+from gateprobe.checks._registry import FLAG, CheckContext, check
 from gateprobe.errors import CheckFailed
 
 __all__: list[str] = []
@@ -50,7 +50,7 @@ def _record(ctx: CheckContext, request_id: str) -> dict[str, Any] | None:
         time.sleep(0.05)
 
 
-@check("stream_cancelled")
+@check("stream_cancelled", argument=FLAG)
 def stream_cancelled(ctx: CheckContext, wanted: Any) -> None:
     """The mock observed the client's mid-stream hang-up (needs disconnect_after_events)."""
     if not wanted:

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit
 
-from gateprobe.checks._registry import CheckContext, check
+from gateprobe.checks._registry import FLAG, CheckContext, check
 from gateprobe.checks._stream_common import DONE, Payload, fail, guarded, is_responses, payloads
 from gateprobe.errors import CheckFailed
 
@@ -170,7 +170,7 @@ def plain_request(ctx: CheckContext) -> dict[str, Any]:
     return {"method": request.method, "path": path, "body": body, "headers": headers, "key": None}
 
 
-@check("stream_equals_plain")
+@check("stream_equals_plain", argument=FLAG)
 def stream_equals_plain(ctx: CheckContext, wanted: Any) -> None:
     """The joined stream (text, tool calls, finish reason) equals the plain answer."""
     if not wanted:

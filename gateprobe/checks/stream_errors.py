@@ -44,7 +44,11 @@ MODES = ("before-first-byte", "mid-stream", "cut")
 _READ_TIMEOUT = re.compile(r"no data for ([0-9.]+) s")
 
 
-@check("stream_error", judges_the_end=True)
+@check(
+    "stream_error",
+    argument={"enum": list(MODES), "description": f"one of {', '.join(MODES)}"},
+    judges_the_end=True,
+)
 def stream_error(ctx: CheckContext, mode: Any) -> None:
     """An upstream failure before or during a stream is reported the protocol's way."""
     if mode not in MODES:

@@ -16,7 +16,10 @@ __all__: list[str] = []
 DEFAULT_MIN_SPREAD_MS = 50.0
 
 
-@check("max_ttft_ms")
+@check(
+    "max_ttft_ms",
+    argument={"type": "number", "exclusiveMinimum": 0, "description": "milliseconds (> 0)"},
+)
 def max_ttft_ms(ctx: CheckContext, limit: float) -> None:
     """The first token (first event carrying output) arrives within the given milliseconds.
 
@@ -50,7 +53,26 @@ def max_ttft_ms(ctx: CheckContext, limit: float) -> None:
         )
 
 
-@check("stream_incremental")
+@check(
+    "stream_incremental",
+    argument={
+        "anyOf": [
+            {"type": "boolean"},
+            {
+                "type": "object",
+                "additionalProperties": False,
+                "properties": {
+                    "min_spread_ms": {
+                        "type": "number",
+                        "minimum": 0,
+                        "description": "milliseconds (>= 0)",
+                    }
+                },
+            },
+        ],
+        "description": "true, false or {min_spread_ms: N}",
+    },
+)
 def stream_incremental(ctx: CheckContext, wanted: Any) -> None:
     """Output events arrive spread over time, not all at once (no buffering on the way).
 

@@ -13,6 +13,7 @@ from selftest import mock_target, run_all
 from support import ADMIN
 
 from gateprobe.checks.quota_admission import replay_spec
+from gateprobe.errors import UsageError
 from gateprobe.mock import MockServer
 from gateprobe.protocol import build_request
 from gateprobe.target import Target
@@ -94,14 +95,18 @@ def test_the_charge_is_compared_with_the_price(
 def test_an_unknown_expectation_names_the_known_ones(
     mock: MockServer, http: httpx.Client, tmp_path: Path
 ) -> None:
-    (outcome,) = run_all(
-        tmp_path,
-        CHARGED.replace("quota_charged: usage", "quota_charged: lots"),
-        mock_target(mock.url),
-        http,
+    # refused when the scenario is loaded, before anything is sent
+    with pytest.raises(UsageError) as refused:
+        run_all(
+            tmp_path,
+            CHARGED.replace("quota_charged: usage", "quota_charged: lots"),
+            mock_target(mock.url),
+            http,
+        )
+    assert refused.value.field == "steps[0].expect.quota_charged"
+    assert "one of 0, usage, client_disconnect, upstream_failure_midstream, got 'lots'" in str(
+        refused.value
     )
-    assert outcome.verdict == "fail"
-    assert "unknown expectation 'lots' (0, usage, client_disconnect" in outcome.reason
 
 
 def test_a_replayed_request_carries_the_new_key_everywhere() -> None:
