@@ -74,9 +74,10 @@ def test_an_interrupted_load_run_stops_everything_and_reports_what_ran(
     assert 0 < summary["interruption"]["after_s"] < 60
     assert summary["slo"]["passed"] is None and summary["slo"]["partial"] is True
     requests = summary["requests"]
-    # the mock stopped after Locust: not one request failed for want of it
-    assert requests["measured"] > 0 and requests["failed"] == 0, requests
     records = _records(out)
+    # the mock stopped after Locust: not one request failed for want of it
+    failed = [r for r in records if not r.get("ok") and not r.get("unfinished")]
+    assert requests["measured"] > 0 and requests["failed"] == 0, (requests, failed[:5])
     cut = [r for r in records if r.get("unfinished")]
     assert len(cut) == requests["unfinished"] <= 4  # the users' requests in flight
     assert all(r["interrupted"] and "when the run was interrupted" in r["error"] for r in cut)
