@@ -17,6 +17,7 @@ from __future__ import annotations
 import argparse
 import logging
 import os
+import signal
 import sys
 import textwrap
 from collections.abc import Iterator, Sequence
@@ -245,12 +246,20 @@ def _mock_config(args: argparse.Namespace) -> MockConfig:
 
 
 def _positive_int(text: str) -> int:
+    return _int_at_least(text, 1)
+
+
+def _non_negative_int(text: str) -> int:
+    return _int_at_least(text, 0)
+
+
+def _int_at_least(text: str, low: int) -> int:
     try:
         value = int(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"not an integer: {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be >= 1: {text!r}")
+    if value < low:
+        raise argparse.ArgumentTypeError(f"must be >= {low}: {text!r}")
     return value
 
 
@@ -303,6 +312,13 @@ def _add_run_options(parser: argparse.ArgumentParser) -> None:
         help="stop after N failed scenarios",
     )
     group.add_argument(
+        "--hang-after",
+        type=_non_negative_int,
+        metavar="N",
+        help="after N consecutive timeouts the target counts as stopped and the remaining "
+        "scenarios fail unsent (default 3; 0: never)",
+    )
+    group.add_argument(
         "-n",
         dest="workers",
         metavar="N",
@@ -334,6 +350,7 @@ def _run(args: argparse.Namespace, target: Path | None) -> ExitCode:
         markexpr=args.markexpr,
         maxfail=args.maxfail,
         last_failed=args.last_failed,
+        hang_after=args.hang_after,
         workers=args.workers,
         report_root=args.report_dir,
         suites=[p.resolve() for p in args.suites or [DEFAULT_SUITES]],
@@ -535,10 +552,9 @@ def _exit_code(code: int) -> ExitCode:
 def _command(parser: argparse.ArgumentParser, args: argparse.Namespace) -> ExitCode:
     if args.command == "mock":
         return _run_mock(args)
-    if args.command == "demo":
-        return _run(args, None)
-    if args.command == "run":
-        return _run(args, args.target)
+    if args.command in ("demo", "run"):
+        with _sigterm_interrupts():
+            return _run(args, args.target if args.command == "run" else None)
     if args.command == "validate":
         return _validate(args.files)
     if args.command == "load":
@@ -546,6 +562,21 @@ def _command(parser: argparse.ArgumentParser, args: argparse.Namespace) -> ExitC
 
         return _exit_code(run_from_args(args))
     parser.error(f"unknown command {args.command!r}")
+
+
+@contextmanager
+def _sigterm_interrupts() -> Iterator[None]:
+    """SIGTERM is Ctrl-C for a run from its first moment (the mock's start, provisioning), not
+    only once pytest's session has installed its own handler."""
+
+    def interrupt(signum: int, frame: object) -> None:
+        raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGTERM, interrupt)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 @contextmanager

@@ -41,6 +41,7 @@ class RunOptions:
     markexpr: str | None = None
     maxfail: int | None = None
     last_failed: bool = False
+    hang_after: int | None = None  # consecutive timeouts before the target counts as stopped
     workers: str | None = None
     report_root: Path = Path("reports")
     suites: list[Path] = field(default_factory=lambda: [DEFAULT_SUITES])
@@ -156,6 +157,8 @@ def run(options: RunOptions) -> ExitCode:
             args += ["--maxfail", str(options.maxfail)]
         if options.last_failed:
             args += _last_failed(report_root, report_dir)
+        if options.hang_after is not None:
+            args += ["--gateprobe-hang-after", str(options.hang_after)]
         if options.workers:
             args += ["-n", options.workers]
         args += list(options.extra_pytest_args)

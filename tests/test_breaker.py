@@ -230,3 +230,24 @@ def test_the_full_suites_against_a_silent_gateway_end_within_two_minutes(tmp_pat
     assert "the target stopped answering after 3 consecutive timeouts: 179 scenario(s)" in (
         command.output
     )
+
+
+def test_gateprobe_run_takes_hang_after(tmp_path: Path) -> None:
+    """``gateprobe run --hang-after 1``: one timeout stops the run from sending anything more."""
+    with SilentServer() as server:
+        profile, env = silent_profile(tmp_path, server)
+        text = profile.read_text("utf-8")
+        profile.write_text(text.replace("read: 20,", "read: 1,"), "utf-8")
+        assert "read: 1," in profile.read_text("utf-8")
+        args = ["run", "--target", str(profile), "--report-dir", str(tmp_path / "reports")]
+        command = Command([*args, "--hang-after", "1", "-k", "errors"], env=env)
+        try:
+            command.process.wait(timeout=60)
+        finally:
+            command.kill_all()
+        requests = server.requests
+    assert command.process.returncode == 1, command.output
+    assert requests == 1, command.output
+    summary = json.loads((run_dir(tmp_path / "reports") / "summary.json").read_text("utf-8"))
+    unsent = [r for r in summary["scenarios"] if REASON_PREFIX in r["reason"]]
+    assert len(unsent) == len(summary["scenarios"]) - 1 > 10
