@@ -14,29 +14,48 @@ import time
 from pathlib import Path
 from typing import Any
 
+import gevent
 from locust import events, task
 from locust.contrib.fasthttp import FastHttpUser
 
 from gateprobe.load.locust_app import build
 from gateprobe.load.settings import settings_from_env
+from gateprobe.load.window import sleep_until
 from gateprobe.protocol import build_request
 
-_cpu_at_start: list[float] = []
+_runner: list[Any] = []
 
 
-@events.test_start.add_listener
-def _start(**_: object) -> None:
-    _cpu_at_start.append(time.process_time())
+@events.init.add_listener
+def _init(environment: Any, **_: object) -> None:
+    _runner.append(environment.runner)
 
 
-@events.test_stop.add_listener
-def _stop(environment: Any, **_: object) -> None:
-    # CPU of the run itself, without the interpreter's start and Locust's imports; the
-    # request counts are Locust's totals (the LLM rows never add to them)
-    cpu = time.process_time() - _cpu_at_start[0]
-    total = environment.runner.stats.total
-    figures = {"cpu_s": cpu, "requests": total.num_requests, "failures": total.num_failures}
+@events.spawning_complete.add_listener
+def _measure(**_: object) -> None:
+    gevent.spawn(_measure_for, float(os.environ["BENCH_SECONDS"]))
+
+
+def _measure_for(seconds: float) -> None:
+    # This file ends the run, the same way for both kinds: Locust's --run-time starts before
+    # the users are up and counts from gevent's cached loop time, stale by the imports (the
+    # stream kind's are heavier), so it cut the runs short, and unevenly.
+    runner = _runner[0]
+    runner.stats.reset_all()  # from now on: every user has started
+    cpu, start = time.process_time(), time.perf_counter()
+    loop = gevent.get_hub().loop
+    sleep_until(start + seconds, sleep=gevent.sleep, before_sleep=loop.update_now)
+    # the span's figures, taken before stopping (stopping costs CPU and lets requests end);
+    # the request counts are Locust's totals (the LLM rows never add to them)
+    total = runner.stats.total
+    figures = {
+        "cpu_s": time.process_time() - cpu,
+        "wall_s": time.perf_counter() - start,
+        "requests": total.num_requests,
+        "failures": total.num_failures,
+    }
     Path(os.environ["BENCH_CPU_FILE"]).write_text(json.dumps(figures))
+    runner.quit()
 
 
 if os.environ.get("BENCH_USER") == "bare":

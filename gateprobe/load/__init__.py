@@ -7,6 +7,8 @@ Safe to import anywhere (no Locust, no gevent):
     metrics.py       per-request TTFT / TTST / ITL / TPOT / tokens from a timed stream
     summary.py       percentiles and the run summary from per-request records
     pacing.py        open-loop arrival schedules (constant, Poisson)
+    window.py        the measured window: its figures, the shortfall warning, a sleep that
+                     outlasts early timers
     progress.py      the one-line progress of a run
     plots.py         PNG plots of a run
     settings.py      what a Locust process of a run reads from its environment
@@ -19,7 +21,8 @@ Imported only inside Locust processes (they import locust, which monkey-patches 
     users.py         FastHttpUser per protocol, reading streams as they arrive
     collector.py     per-request records, the LLM rows in Locust's table, worker -> master
     runtime.py       warmup, arrivals, progress, summary and SLO gate inside Locust
-    locust_app.py    builds the users and shape of a profile for a locustfile
+    locust_app.py    builds the users and shape of a profile for a locustfile; keeps the
+                     measured window (opens it, ends the run)
     locustfile.py    the Locust file ``gateprobe load`` runs
 """
 

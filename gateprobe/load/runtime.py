@@ -7,9 +7,10 @@ locustfile calls it). Roles:
                      summary.json; sets the exit code (3 on an SLO breach)
     worker           makes records and ships them to the master (see collector.py)
 
-Warmup: records of requests that ended in the first ``warmup`` seconds are marked and left
-out of the summary, and Locust's statistics are reset when the warmup ends, so its tables
-cover the same requests.
+Warmup and the measured window (``window.py``, kept by ``locust_app.WindowControl``): the
+window opens ``warmup`` seconds after every user has started, and ``open_window`` resets
+Locust's statistics then; records of requests that ended before are marked ``warmup`` and
+left out of the summary, so Locust's tables and the summary count the same requests.
 
 Interrupts: Locust fires ``quitting`` on SIGTERM (``gateprobe load`` stops it so on Ctrl-C)
 or Ctrl-C while its users still run. Then the users are stopped first (the master tells its
@@ -40,6 +41,7 @@ from gateprobe.load.progress import format_progress
 from gateprobe.load.settings import RunSettings
 from gateprobe.load.slo import is_slo_key
 from gateprobe.load.summary import build_summary, percentile, read_records
+from gateprobe.load.window import Window
 
 __all__ = ["EXIT_INTERRUPTED", "EXIT_SLO", "MOCK_LAG_FLOOR_MS", "Runtime"]
 
@@ -66,8 +68,9 @@ class Runtime:
         self.pacer: Pacer | None = None
         self.worker_id = "local"
         self.test_start = 0.0
-        self.warmup_end = 0.0
+        self.warmup_end = float("inf")  # when the measured window opened (open_window)
         self.warmup = settings.profile.warmup  # a worker takes its master's (see _on_share)
+        self.window = Window(asked_s=None, warmup_s=self.warmup)  # WindowControl keeps it
         self.mock_lag: dict[str, Any] = {}
         self._greenlets: list[gevent.Greenlet] = []
         self._last_behind_warning = 0.0
@@ -113,7 +116,6 @@ class Runtime:
     # -- test lifecycle ---------------------------------------------------------------------
     def _on_test_start(self, environment: Environment, **_: Any) -> None:
         self.test_start = time.time()
-        self.warmup_end = self.test_start + self.warmup
         runner = environment.runner
         if isinstance(runner, MasterRunner):
             # sent before the spawn messages: each worker paces its share of the rate and
@@ -133,8 +135,6 @@ class Runtime:
             self._greenlets.append(gevent.spawn(self._progress_loop))
             if self._mock_health_url():
                 self._greenlets.append(gevent.spawn(self._mock_health_loop))
-        if self.warmup > 0:
-            self._greenlets.append(gevent.spawn(self._end_warmup))
 
     def _on_share(self, environment: Environment, msg: Any, **_: Any) -> None:
         data = msg.data or {}
@@ -153,8 +153,10 @@ class Runtime:
         # from an interrupted master, just before it stops this worker's users
         self.interrupted = self.collector.interrupted = True
 
-    def _end_warmup(self) -> None:
-        gevent.sleep(max(0.0, self.warmup_end - time.time()))
+    def open_window(self, now: float) -> None:
+        """The measured window opened (``WindowControl``): Locust's statistics restart, in
+        the same step as the records start counting, so both cover the same requests."""
+        self.warmup_end = now
         if self.environment is not None and self.environment.runner is not None:
             self.environment.runner.stats.reset_all()
             logger.info("warmup over: statistics reset")
@@ -168,8 +170,9 @@ class Runtime:
     # -- records ------------------------------------------------------------------------------
     def add(self, record: dict[str, Any]) -> None:
         """A finished request from one of this process's users."""
-        end = record["start"] + record["e2e_ms"] / 1000.0
-        record["warmup"] = end < self.warmup_end
+        # whether the window was open when the request was recorded, not when it ended:
+        # its request event fired just before, in this greenlet, so Locust's table agrees
+        record["warmup"] = self.window.opened is None
         record["worker"] = self.worker_id
         if record.get("error"):
             record["error"] = self.settings.target.redactor().text(str(record["error"]))
@@ -405,6 +408,7 @@ class Runtime:
                 "failures": total.num_failures if total else None,
                 "workers_reported": dict(sorted(self.collector.by_worker.items())),
             },
+            "window": self.window.as_dict(),
         }
         if self.interrupted:
             context["interruption"] = {
@@ -480,6 +484,7 @@ class Runtime:
                     f"{mock_lag:.1f} ms (p99; limit {limit:.1f} ms), so these latencies "
                     "measure the mock's saturation, not the target"
                 )
+        warnings.extend(self.window.warnings())
         warnings.extend(self._unfinished_warning(summary))
         if summary["requests"]["measured"] == 0 and not self.interrupted:
             warnings.append("no request was measured (run longer than the warmup)")

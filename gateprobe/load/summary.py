@@ -115,7 +115,11 @@ def build_summary(
     failed = len(measured) - len(ok)
     starts = [float(r["start"]) for r in measured]
     ends = [float(r["start"]) + float(r["e2e_ms"]) / 1000.0 for r in measured]
-    window = (max(ends) - min(starts)) if measured else 0.0
+    given = (context or {}).get("window") or {}
+    if given.get("wall_s") is not None:  # the run's own window: opened to closed
+        window = float(given["wall_s"])
+    else:  # records alone: their span
+        window = (max(ends) - min(starts)) if measured else 0.0
     out_tokens = sum(int(r.get("output_tokens") or 0) for r in ok)
     in_tokens = sum(int(r.get("input_tokens") or 0) for r in ok)
     metrics: dict[str, Any] = {}

@@ -22,7 +22,7 @@ from gevent import GreenletExit
 from geventhttpclient.url import URL
 from locust import task
 from locust.contrib.fasthttp import FastHttpUser
-from locust.exception import CatchResponseError
+from locust.exception import CatchResponseError, StopUser
 
 from gateprobe.load.framing import ChunkTemplate, ElementTemplate
 from gateprobe.load.metrics import RequestTimer
@@ -122,6 +122,7 @@ class LLMUser(FastHttpUser):
         self._request_event = self.environment.events.request
         self._request_id_header = self.runtime.settings.target.dialect.request_id_header
         self._total_timeout = float(self.runtime.settings.target.limits.total)
+        self._update_loop_time = gevent.get_hub().loop.update_now
 
     def wait_time(self) -> float:
         return float(self.runtime.settings.profile.load.think_time)
@@ -136,6 +137,11 @@ class LLMUser(FastHttpUser):
             delay = slot - time.perf_counter()
             if delay > 0:
                 gevent.sleep(delay)
+        window = runtime.window
+        if window.closed is not None:
+            # the measured window closed and the run is stopping its users: sending on would
+            # only make requests it cuts
+            raise StopUser()
         wall = time.time()
         start = time.perf_counter()
         lag = pacer.lag_ms(slot, start) if pacer is not None and slot is not None else None
@@ -147,6 +153,9 @@ class LLMUser(FastHttpUser):
         head = b""
         raw: Any = None
         deadline = gevent.Timeout(self._total_timeout)
+        # a timer counts from the loop's cached time, taken before this greenlet ran (longer
+        # before on a busy loop or a starved machine): the timeout would fire early
+        self._update_loop_time()
         deadline.start()
         try:
             # every status is an answer to read (its error body; the connection stays
@@ -187,6 +196,9 @@ class LLMUser(FastHttpUser):
             record["error"] = error[:ERROR_BODY_BYTES]
         elif record.get("error"):  # an in-band error or a broken stream, quoted from the body
             record["error"] = self._redactor.text(str(record["error"]))
+        if window.closed is not None:
+            self._after_window(record, wall, raw)
+            return
         self._request_event.fire(
             request_type=self._method,
             name=self.spec.name,
@@ -214,6 +226,20 @@ class LLMUser(FastHttpUser):
             schedule_lag_ms=round(lag, 3) if lag is not None else None,
         )
         self.runtime.add(record)
+
+    def _after_window(self, record: dict[str, Any], wall: float, raw: Any) -> None:
+        """A request that ended after the measured window closed, while the run stopped its
+        users (they run again while Locust waits for each to stop): in flight when the
+        window closed, so unfinished for the run, and never in Locust's table."""
+        late_ms = (time.time() - float(self.runtime.window.closed)) * 1000.0
+        record.update(
+            ok=False,
+            unfinished=True,
+            error_class="unfinished",
+            error=f"in flight when the measured window closed (it ended {late_ms:.0f} ms after)",
+        )
+        # no schedule lag, as for the other unfinished ones: the lag counts measured sends
+        self._add(record, wall, raw, None)
 
     def _unfinished(self, timer: RequestTimer, wall: float, raw: Any) -> None:
         """A request still in flight when the run stopped its user: recorded apart (neither

@@ -53,3 +53,19 @@ def test_bottleneck_benchmark_runs_both_loads() -> None:
         line_matching(
             rf"^{name}\s+{NUMBER} req/s  TTFT p50 .* mock lag p99 .* warned: (yes|no)$", out
         )
+
+
+def test_window_benchmark_prints_each_run_and_the_goal() -> None:
+    out = run_benchmark("load_window.py", "--rounds", "1", "--seconds", "2", "--users", "2",
+                        "--hogs", "1")  # fmt: skip
+    for label in ("unloaded", "beside 1 busy processes"):
+        match = line_matching(
+            rf"^{label} run 1: asked 2 s, wall ({NUMBER}) s, measured ({NUMBER}) s "
+            rf"\(({NUMBER})%\), stalls {NUMBER} s \(longest \d+ ms\), opened after {NUMBER} s, "
+            r"\d+ requests, exit 0, warned: (yes|no)$",
+            out,
+        )
+        wall, measured = float(match.group(1)), float(match.group(2))
+        assert wall >= 2.0 and measured <= wall  # the window never closes early
+        line_matching(rf"^{label}: measured/asked median {NUMBER}%, min {NUMBER}%, ", out)
+    line_matching(r"^goal within 1% or warned: (met|missed)$", out)

@@ -62,10 +62,19 @@ def test_master_and_two_workers_aggregate_exactly(tmp_path: Path) -> None:
     summary = json.loads((run / "summary.json").read_text())
     lines = (run / "requests.jsonl").read_text().splitlines()
     assert len(lines) == sum(made)
-    # what each worker made: measured requests, and those its users were in when stopped
-    measured, unfinished = summary["requests"]["measured"], summary["requests"]["unfinished"]
-    assert measured + unfinished == sum(made) and unfinished <= 6
-    assert summary["locust"]["requests"] == measured  # Locust's own aggregated total
+    # what each worker made: requests measured in the window, those that ended before it
+    # opened (the users were being spawned) and those its users were in when it closed
+    requests = summary["requests"]
+    measured, unfinished = requests["measured"], requests["unfinished"]
+    assert measured + unfinished + requests["warmup_excluded"] == sum(made) and unfinished <= 6
+    # Locust's own aggregated total: the workers' reports made before their window opened
+    # are left out of it, as their records are
+    assert summary["locust"]["requests"] == measured > 0
+    # the master kept the window: as long as asked, with each worker's stalls
+    window = summary["window"]
+    assert window["asked_s"] == 3.0 and window["wall_s"] >= 3.0 and not window["stopped_early"]
+    assert summary["throughput"]["window_s"] == window["wall_s"]
+    assert set(window["stalls"]["by_process"]) == {"master", *summary["workers"]}
     assert sum(summary["workers"].values()) == measured and len(summary["workers"]) == 2
     assert sorted(summary["locust"]["workers_reported"].values()) == sorted(made)
     assert summary["requests"]["failed"] == 0
