@@ -85,4 +85,6 @@ def test_a_literal_key_of_a_load_profile_is_masked_in_every_output(
     assert leaks == []
     records = [json.loads(line) for line in texts["requests.jsonl"].splitlines()]
     assert records and all(r["status"] == 401 for r in records)
-    assert all(f"Invalid API key: {MASKED}" in r["error"] for r in records)
+    # a request still in flight when the window closed is recorded as unfinished, not refused
+    answered = [r for r in records if r["error_class"] != "unfinished"]
+    assert answered and all(f"Invalid API key: {MASKED}" in r["error"] for r in answered)
