@@ -232,11 +232,13 @@ class LLMUser(FastHttpUser):
         users (they run again while Locust waits for each to stop): in flight when the
         window closed, so unfinished for the run, and never in Locust's table."""
         late_ms = (time.time() - float(self.runtime.window.closed)) * 1000.0
+        answer = f"; its answer: {record['error']}" if record.get("error") else ""
         record.update(
             ok=False,
             unfinished=True,
             error_class="unfinished",
-            error=f"in flight when the measured window closed (it ended {late_ms:.0f} ms after)",
+            error=f"in flight when the measured window closed (it ended {late_ms:.0f} ms after)"
+            + answer,
         )
         # no schedule lag, as for the other unfinished ones: the lag counts measured sends
         self._add(record, wall, raw, None)

@@ -245,6 +245,13 @@ def assert_measured_as_asked(
     for record in before:
         end = record["start"] + record["e2e_ms"] / 1000
         assert end <= win["opened"] + SLACK_S, (record, win)
+    # and what was in flight when it closed is unfinished, ended while the run stopped or cut
+    for record in (r for r in records if r.get("unfinished")):
+        end = record["start"] + record["e2e_ms"] / 1000
+        assert end >= win["closed"] - SLACK_S, (record, win)
+        assert record["error"].startswith(
+            ("in flight when the measured window closed", "still in flight after")
+        ), record
     assert summary["locust"]["requests"] == len(measured)  # Locust's table: the same requests
 
 
