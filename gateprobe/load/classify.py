@@ -2,7 +2,10 @@
 
 ``classify_event`` takes one SSE event (or Gemini array element) and says whether it carried
 visible output (text, tool-call arguments), reasoning output (``reasoning_content``,
-Anthropic ``thinking``, Gemini ``thought`` parts), the server's token usage, an in-band
+Anthropic ``thinking``, Gemini ``thought`` parts), the server's token usage (output,
+reasoning and input tokens: OpenAI chat's usage chunk ``prompt_tokens``, Responses'
+``response.completed`` ``response.usage.input_tokens``, Anthropic's ``message_start``
+``message.usage.input_tokens``, Gemini's ``usageMetadata.promptTokenCount``), an in-band
 error, or the protocol's terminator (``[DONE]``, ``message_stop``, ``response.completed``,
 a Gemini ``finishReason``). Role-only, empty and usage-only events carry no output.
 """
@@ -39,6 +42,7 @@ class Delta(NamedTuple):
     reasoning_tokens: int | None = None
     error: str | None = None
     done: bool = False
+    input_tokens: int | None = None
 
 
 NOTHING = Delta()
@@ -74,6 +78,7 @@ def _openai_chat(obj: dict[str, Any]) -> Delta:
         reasoning,
         _int(usage.get("completion_tokens")),
         _int(details.get("reasoning_tokens")),
+        input_tokens=_int(usage.get("prompt_tokens")),
     )
 
 
@@ -90,6 +95,7 @@ def _openai_responses(event: str | None, obj: dict[str, Any]) -> Delta:
             output_tokens=_int(usage.get("output_tokens")),
             reasoning_tokens=_int(details.get("reasoning_tokens")),
             done=True,
+            input_tokens=_int(usage.get("input_tokens")),
         )
     if kind in ("response.failed", "error", "response.incomplete"):
         response = obj.get("response") or {}
@@ -106,6 +112,9 @@ def _anthropic(event: str | None, obj: dict[str, Any]) -> Delta:
         return Delta(visible=bool(delta.get("text") or delta.get("partial_json")))
     if kind == "message_delta":
         return Delta(output_tokens=_int((obj.get("usage") or {}).get("output_tokens")))
+    if kind == "message_start":
+        usage = (obj.get("message") or {}).get("usage")
+        return Delta(input_tokens=_int(usage.get("input_tokens"))) if usage else NOTHING
     if kind == "message_stop":
         return Delta(done=True)
     if kind == "error":
@@ -125,12 +134,21 @@ def _gemini(obj: dict[str, Any]) -> Delta:
                 visible = True
         if candidate.get("finishReason"):
             done = True
-    usage = obj.get("usageMetadata") or {}
+    usage = obj.get("usageMetadata")
+    if not usage:
+        return Delta(visible, reasoning, done=done)
     out = _int(usage.get("candidatesTokenCount"))
     thoughts = _int(usage.get("thoughtsTokenCount"))
     if out is not None and thoughts:
         out += thoughts
-    return Delta(visible, reasoning, out, thoughts, done=done)
+    return Delta(
+        visible,
+        reasoning,
+        out,
+        thoughts,
+        done=done,
+        input_tokens=_int(usage.get("promptTokenCount")),
+    )
 
 
 def _message(error: Any) -> str:
@@ -164,7 +182,7 @@ def classify_object(protocol: str, operation: str, event: str | None, obj: Any) 
 
 
 def classify_body(protocol: str, operation: str, body: bytes) -> Delta:
-    """Output tokens of a non-streamed answer (input tokens for embeddings)."""
+    """Output and input tokens of a non-streamed answer (embeddings: input tokens only)."""
     try:
         obj = loads(body)
     except ValueError:
@@ -173,9 +191,14 @@ def classify_body(protocol: str, operation: str, body: bytes) -> Delta:
         return Delta(error="the body is not a JSON object")
     if protocol == "gemini":
         usage = obj.get("usageMetadata") or {}
-        return Delta(visible=True, output_tokens=_int(usage.get("candidatesTokenCount")))
+        return Delta(
+            visible=True,
+            output_tokens=_int(usage.get("candidatesTokenCount")),
+            input_tokens=_int(usage.get("promptTokenCount")),
+        )
     usage = obj.get("usage") or {}
+    prompt = _int(usage.get("prompt_tokens", usage.get("input_tokens")))
     if operation == "embeddings":
-        return Delta(visible=True, output_tokens=0)
+        return Delta(visible=True, output_tokens=0, input_tokens=prompt)
     tokens = usage.get("completion_tokens", usage.get("output_tokens"))
-    return Delta(visible=True, output_tokens=_int(tokens))
+    return Delta(visible=True, output_tokens=_int(tokens), input_tokens=prompt)

@@ -242,9 +242,13 @@ class ChunkTemplate:
         if len(frames) != 1 or frame.count(key) != 1:
             return None
         delta = classify_event(protocol, operation, frames[0][0], frames[0][1])
-        usage = delta.output_tokens is not None or delta.reasoning_tokens is not None
+        usage = (
+            delta.output_tokens is not None
+            or delta.reasoning_tokens is not None
+            or delta.input_tokens is not None
+        )
         # visible output and nothing else (token counts aside): no reasoning, error or end
-        if delta._replace(output_tokens=None, reasoning_tokens=None) != VISIBLE:
+        if delta._replace(output_tokens=None, reasoning_tokens=None, input_tokens=None) != VISIBLE:
             return None
         text = text_at - start
         end = frame.find(b'"', text)

@@ -17,6 +17,9 @@ stamped when its last byte arrived. Definitions (all from the moment the request
     output_tokens      the server's usage when it sends one (``output_tokens_source: usage``);
                        otherwise an estimate: one token per output-carrying event
                        (``estimate``), which is exact for one-token chunks and low otherwise
+    input_tokens       the server's usage of the prompt, when it sends one (OpenAI chat's
+                       usage chunk, Responses' ``response.completed``, Anthropic's
+                       ``message_start``, Gemini's ``usageMetadata``, a plain body's usage)
     chunks             output-carrying events (visible + reasoning)
 
 A request succeeds when the status is 2xx, the stream ends with its protocol's terminator
@@ -74,6 +77,7 @@ class RequestTimer:
         self.reasoning_chunks = 0
         self.output_tokens: int | None = None
         self.reasoning_tokens: int | None = None
+        self.input_tokens: int | None = None
         self.error: str | None = None
         self.done = False
         self.bytes = 0
@@ -195,7 +199,11 @@ class RequestTimer:
                 delta = classify_object(protocol, operation, None, element.value)
                 self._learn_element(element, delta)
             self._apply(delta, time)
-            if delta.output_tokens is not None or delta.reasoning_tokens is not None:
+            if (
+                delta.output_tokens is not None
+                or delta.reasoning_tokens is not None
+                or delta.input_tokens is not None
+            ):
                 usage_from = None
         if usage_from is not None and usage_from.raw is not None:
             self._usage_of_value(loads(usage_from.raw))
@@ -204,7 +212,7 @@ class RequestTimer:
         array, key = self._array, TEXT_KEYS.get((self.protocol, self.operation))
         if array is None or array.template is not None or element.raw is None or key is None:
             return
-        if delta._replace(output_tokens=None, reasoning_tokens=None) == VISIBLE:
+        if delta._replace(output_tokens=None, reasoning_tokens=None, input_tokens=None) == VISIBLE:
             array.template = ElementTemplate.learn(element.raw, key)
 
     def _usage_of(self, frame: bytes) -> None:
@@ -218,6 +226,8 @@ class RequestTimer:
             self.output_tokens = delta.output_tokens
         if delta.reasoning_tokens is not None:
             self.reasoning_tokens = delta.reasoning_tokens
+        if delta.input_tokens is not None:
+            self.input_tokens = delta.input_tokens
 
     def _decode(self, block: bytes, time: float) -> None:
         for event, data in SSESplitter.frames(block):
@@ -234,6 +244,8 @@ class RequestTimer:
             self.output_tokens = delta.output_tokens
         if delta.reasoning_tokens is not None:
             self.reasoning_tokens = delta.reasoning_tokens
+        if delta.input_tokens is not None:
+            self.input_tokens = delta.input_tokens
         if delta.error is not None and self.error is None:
             self.error = delta.error
         if delta.done:
@@ -272,6 +284,7 @@ class RequestTimer:
                 error_class, error = "bad_stream", delta.error
             else:
                 self.output_tokens = delta.output_tokens
+                self.input_tokens = delta.input_tokens
         return self._record(end, status, error_class, error)
 
     def _record(
@@ -314,6 +327,7 @@ class RequestTimer:
             "output_tokens": tokens,
             "output_tokens_source": source if tokens is not None else None,
             "reasoning_tokens": self.reasoning_tokens,
+            "input_tokens": self.input_tokens,
             "chunks": chunks,
             "bytes": self.bytes,
         }
