@@ -21,7 +21,7 @@ from locust.contrib.fasthttp import FastHttpUser
 from gateprobe.load.locust_app import build
 from gateprobe.load.settings import settings_from_env
 from gateprobe.load.window import sleep_until
-from gateprobe.protocol import build_request
+from gateprobe.request import build_request
 
 _runner: list[Any] = []
 

@@ -25,7 +25,7 @@ import re
 from dataclasses import dataclass, field
 
 from gateprobe.http import Exchange, RequestRecord
-from gateprobe.protocol import BuiltRequest
+from gateprobe.request import BuiltRequest
 from gateprobe.target import Target
 
 __all__ = [

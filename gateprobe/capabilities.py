@@ -13,6 +13,8 @@ import re
 import sys
 from collections.abc import Iterable
 
+from gateprobe import protocols
+
 __all__ = ["CAPABILITIES", "IMPLIED", "describe_missing", "is_known", "render_markdown", "unknown"]
 
 _PROTOCOL_FEATURES = {
@@ -24,24 +26,14 @@ _PROTOCOL_FEATURES = {
     "chat.reasoning": "passes a reasoning request (reasoning_effort) to a reasoning model",
     "chat.thinking": "passes a thinking request (thinking, thinkingConfig) to the model",
 }
-_PER_PROTOCOL = {
-    "openai": ("models", "chat", "chat.stream", "chat.tools", "chat.json", "chat.reasoning"),
-    "anthropic": ("models", "chat", "chat.stream", "chat.tools", "chat.thinking"),
-    "gemini": ("models", "chat", "chat.stream", "chat.tools", "chat.json", "chat.thinking"),
-}
-
 CAPABILITIES: dict[str, str] = {
+    # each API names the features it has (gateprobe/protocols/), with its own meaning or the
+    # one every protocol shares
     **{
-        f"{protocol}.{feature}": _PROTOCOL_FEATURES[feature]
-        for protocol, features in _PER_PROTOCOL.items()
-        for feature in features
+        f"{api.protocol}.{feature}": meaning or _PROTOCOL_FEATURES[feature]
+        for api in protocols.APIS
+        for feature, meaning in api.features.items()
     },
-    "openai.responses": "serves OpenAI Responses (POST /v1/responses)",
-    "openai.responses.stream": "streams OpenAI Responses",
-    "openai.responses.compact": "serves POST /v1/responses/compact",
-    "openai.embeddings": "serves POST /v1/embeddings",
-    "openai.images": "serves POST /v1/images/generations",
-    "openai.rerank": "serves POST /v1/rerank",
     "mock.faults": (
         "the upstream is gateprobe's mock, so fault directives (error-503, fail-after-3, "
         "cut-after-3, ...) can be injected; each fault is confirmed to reach it first"

@@ -20,7 +20,7 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from gateprobe.http import Exchange
-from gateprobe.protocol import BuiltRequest
+from gateprobe.request import BuiltRequest
 
 __all__ = ["MARK", "delivery_problem", "visible_text"]
 

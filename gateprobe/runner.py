@@ -35,7 +35,7 @@ from gateprobe.errors import (
 )
 from gateprobe.fault_delivery import delivery_problem
 from gateprobe.http import Exchange, exchange
-from gateprobe.protocol import BuiltRequest, build_request
+from gateprobe.request import BuiltRequest, build_request
 from gateprobe.scenario import Instance, Step
 from gateprobe.target import Deviation, Target
 from gateprobe.templating import TemplateError, render, resolve_path
@@ -290,6 +290,7 @@ def _run(
                 [built.secret] if built.secret else [],
                 call=call,
                 before=before,
+                operation=built.operation,
             )
             for name, argument in expect.items():
                 record.checks_run.append(name)

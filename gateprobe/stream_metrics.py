@@ -27,51 +27,26 @@ import statistics
 from collections.abc import Sequence
 from typing import Any
 
+from gateprobe import protocols
 from gateprobe.sse import ArrayElement, SSEEvent
 
 __all__ = ["OutputEvent", "carries_output", "output_events", "stream_metrics", "usage_tokens"]
 
 OutputEvent = tuple[int, float]  # (event or element index, arrival in seconds)
 
-_VISIBLE_FIELDS = ("content", "tool_calls", "function_call", "refusal")
-_DELTA_FIELDS = (*_VISIBLE_FIELDS, "reasoning_content", "reasoning")
-
 
 def carries_output(name: str | None, text: str, *, visible: bool = False) -> bool:
     """Whether an event carries generated output (a token), not just framing or metadata.
 
-    ``visible``: only output that is not reasoning (thinking deltas, thought parts).
+    ``visible``: only output that is not reasoning (thinking deltas, thought parts). The
+    record does not say which API answered, so the event's shape does (gateprobe/protocols/).
     """
     try:
         data = json.loads(text)
     except ValueError:
         return False
-    if not isinstance(data, dict):
-        return False
-    kind: str = data["type"] if isinstance(data.get("type"), str) else name or ""
-    if kind == "content_block_delta":  # Anthropic
-        delta = data.get("delta")
-        kind_of_delta = delta.get("type") if isinstance(delta, dict) else None
-        return not visible or kind_of_delta not in ("thinking_delta", "signature_delta")
-    if kind.startswith("response."):  # OpenAI Responses
-        return kind.endswith(".delta") and not (visible and ".reasoning" in kind)
-    if "candidates" in data:  # Gemini
-        return any(
-            isinstance(c, dict)
-            and any(
-                isinstance(p, dict)
-                and (p.get("text") or p.get("functionCall"))
-                and not (visible and p.get("thought"))
-                for p in ((c.get("content") or {}).get("parts") or [])
-            )
-            for c in data["candidates"] or []
-        )
-    for choice in data.get("choices") or []:  # OpenAI chat
-        delta = choice.get("delta") if isinstance(choice, dict) else None
-        fields = _VISIBLE_FIELDS if visible else _DELTA_FIELDS
-        if isinstance(delta, dict) and any(delta.get(f) for f in fields):
-            return True
-    return False
+    api = protocols.api_of_event(name, data)
+    return api is not None and api.carries_output(name, data, visible)
 
 
 def output_events(
@@ -86,38 +61,14 @@ def output_events(
 def usage_tokens(events: Sequence[SSEEvent], elements: Sequence[ArrayElement]) -> int | None:
     """The output tokens the server reported last in the stream (usage is cumulative)."""
     found: int | None = None
-    texts = [e.data for e in events] + [e.text for e in elements]
-    for text in texts:
-        try:
-            data = json.loads(text)
-        except ValueError:
+    for p in protocols.decoded(events, elements):
+        api = protocols.api_of_event(p.name, p.data)
+        if api is None:
             continue
-        if not isinstance(data, dict):
-            continue
-        count = _tokens_in(data)
+        count = api.classify(p.name, p.data).output_tokens
         if count is not None:
             found = count
     return found
-
-
-def _tokens_in(data: dict[str, Any]) -> int | None:
-    usage = data.get("usage")
-    if isinstance(usage, dict):  # OpenAI chat usage chunk, Anthropic message_delta
-        value = usage.get("completion_tokens", usage.get("output_tokens"))
-        return value if isinstance(value, int) else None
-    message = data.get("message") or data.get("response")  # message_start, response.completed
-    if isinstance(message, dict) and isinstance(message.get("usage"), dict):
-        value = message["usage"].get("output_tokens")
-        return value if isinstance(value, int) else None
-    meta = data.get("usageMetadata")  # Gemini
-    if isinstance(meta, dict):
-        total = sum(
-            v
-            for k, v in meta.items()
-            if k in ("candidatesTokenCount", "thoughtsTokenCount") and isinstance(v, int)
-        )
-        return total
-    return None
 
 
 def _ms(seconds: float) -> float:

@@ -13,25 +13,24 @@ import fnmatch
 import os
 import re
 from collections.abc import Collection, Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
+from gateprobe import protocols
 from gateprobe._files import load_documents, validate_document
 from gateprobe._redact import Redactor
 from gateprobe.errors import UsageError
 from gateprobe.http import Limits
+from gateprobe.protocols import PROTOCOLS
 
-__all__ = ["PROTOCOLS", "Deviation", "Dialect", "Target", "load_target"]
+__all__ = ["PROTOCOLS", "Deviation", "Dialect", "Target", "load_target"]  # PROTOCOLS: re-exported
 
-PROTOCOLS = ("openai", "anthropic", "gemini")
-DEFAULT_PATHS = {"openai": "/v1", "anthropic": "/v1", "gemini": "/v1beta"}
-CREDENTIAL_FORMS = ("bearer", "x-api-key", "x-goog-api-key", "query")
-# The forms the seeds document: new-api reads Authorization on /v1/messages too.
+DEFAULT_PATHS = {p: protocols.primary(p).default_prefix for p in PROTOCOLS}
+CREDENTIAL_FORMS = tuple(dict.fromkeys(f for a in protocols.APIS for f in a.credentials))
+# The forms the seeds document per protocol (new-api reads Authorization on /v1/messages too).
 DEFAULT_CREDENTIALS: Mapping[str, tuple[str, ...]] = {
-    "openai": ("bearer",),
-    "anthropic": ("x-api-key", "bearer"),
-    "gemini": ("x-goog-api-key", "query"),
+    p: protocols.primary(p).credentials for p in PROTOCOLS
 }
 _ENV = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
 
@@ -49,6 +48,25 @@ class Dialect:
     error_envelope: Mapping[str, str] = field(default_factory=lambda: {p: p for p in PROTOCOLS})
     usage_chunk_by_default: bool = False
     request_id_header: str = "x-request-id"
+
+    @classmethod
+    def from_profile(cls, data: Mapping[str, Any]) -> Dialect:
+        """The ``dialect:`` of a profile (already valid against target.schema.json): every
+        field it names, the defaults above for the rest."""
+        known = {f.name for f in fields(cls)}
+        values: dict[str, Any] = {k: v for k, v in data.items() if k in known}
+        values["error_envelope"] = {p: p for p in PROTOCOLS} | dict(
+            data.get("error_envelope") or {}
+        )
+        if "request_id_header" in values:
+            values["request_id_header"] = str(values["request_id_header"]).lower()
+        return cls(**values)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            f.name: dict(value) if isinstance(value := getattr(self, f.name), Mapping) else value
+            for f in fields(self)
+        }
 
 
 @dataclass(frozen=True)
@@ -150,19 +168,7 @@ class Target:
             "capabilities": sorted(self.capabilities | self.implied_capabilities()),
             "directives": self.directives,
             "auth_required": self.auth_required,
-            "dialect": {
-                "insufficient_quota_status": self.dialect.insufficient_quota_status,
-                "unknown_model_status": self.dialect.unknown_model_status,
-                "auth_error_status": self.dialect.auth_error_status,
-                "exhausted_key_status": self.dialect.exhausted_key_status,
-                "model_forbidden_status": self.dialect.model_forbidden_status,
-                "lowercase_bearer_status": self.dialect.lowercase_bearer_status,
-                "model_budget_status": self.dialect.model_budget_status,
-                "max_body_bytes": self.dialect.max_body_bytes,
-                "error_envelope": dict(self.dialect.error_envelope),
-                "usage_chunk_by_default": self.dialect.usage_chunk_by_default,
-                "request_id_header": self.dialect.request_id_header,
-            },
+            "dialect": self.dialect.as_dict(),
             "slo": dict(self.slo),
             "key_kinds": sorted(self.keys),
         }
@@ -266,22 +272,7 @@ def load_target(
     credentials.update(
         {protocol: tuple(forms) for protocol, forms in (auth.get("credentials") or {}).items()}
     )
-    dialect_data = data.get("dialect") or {}
-    envelope = {p: p for p in PROTOCOLS}
-    envelope.update(dialect_data.get("error_envelope") or {})
-    dialect = Dialect(
-        insufficient_quota_status=dialect_data.get("insufficient_quota_status", 402),
-        unknown_model_status=dialect_data.get("unknown_model_status", 404),
-        auth_error_status=dialect_data.get("auth_error_status", 401),
-        exhausted_key_status=dialect_data.get("exhausted_key_status", 402),
-        model_forbidden_status=dialect_data.get("model_forbidden_status", 403),
-        lowercase_bearer_status=dialect_data.get("lowercase_bearer_status", 200),
-        model_budget_status=dialect_data.get("model_budget_status", 429),
-        max_body_bytes=dialect_data.get("max_body_bytes"),
-        error_envelope=envelope,
-        usage_chunk_by_default=dialect_data.get("usage_chunk_by_default", False),
-        request_id_header=dialect_data.get("request_id_header", "x-request-id").lower(),
-    )
+    dialect = Dialect.from_profile(data.get("dialect") or {})
     from gateprobe.capabilities import unknown
 
     for name in unknown(data.get("capabilities") or ()):

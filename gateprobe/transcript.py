@@ -18,7 +18,9 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlencode
 
+from gateprobe import protocols
 from gateprobe._files import load_documents
 from gateprobe.checks import REGISTRY, CheckContext
 from gateprobe.errors import CheckFailed, UsageError
@@ -28,12 +30,7 @@ from gateprobe.target import Dialect, Target
 __all__ = ["Reply", "Transcript", "TranscriptResult", "load_transcript", "run_transcript"]
 
 BASE_URL = "http://transcript.invalid"
-PATHS = {
-    ("openai", "chat"): "/v1/chat/completions",
-    ("openai", "responses"): "/v1/responses",
-    ("anthropic", "chat"): "/v1/messages",
-    ("gemini", "chat"): "/v1beta/models/gemini-2.5-flash:streamGenerateContent",
-}
+TRANSCRIPT_MODEL = "gemini-2.5-flash"  # the model of a path that names one (Gemini)
 ENDINGS = {"lf": "\n", "crlf": "\r\n", "cr": "\r"}
 FIELDS = {
     "title",
@@ -94,12 +91,16 @@ class Transcript:
 
     def exchange(self) -> Exchange:
         """The Exchange a live read of this response would have recorded."""
-        path = PATHS[(self.protocol, self.operation)]
-        if self.protocol == "gemini" and self.stream == "sse":
-            path += "?alt=sse"
+        operation = protocols.operations(self.protocol)[self.operation]
+        path = protocols.primary(self.protocol).default_prefix + operation.path
         body = dict(self.request)
-        if self.protocol != "gemini":
-            body["stream"] = True
+        query: dict[str, str] = {}
+        api = protocols.api(self.protocol, self.operation)
+        path = api.stream_request(
+            path.replace("{model}", TRANSCRIPT_MODEL), body, query, self.stream
+        )
+        if query:
+            path += "?" + urlencode(query)
         request = RequestRecord(
             "POST", BASE_URL + path, {"content-type": "application/json"}, json.dumps(body).encode()
         )
@@ -157,6 +158,7 @@ def run_transcript(transcript: Transcript) -> TranscriptResult:
         transcript.protocol,
         transcript.stream,
         call=transcript.call,
+        operation=transcript.operation,
     )
     failures = []
     for name, argument in transcript.expect.items():
@@ -216,7 +218,8 @@ def load_transcript(path: Path) -> Transcript:
         raise bad(f"unknown field (known: {', '.join(sorted(FIELDS))})", unknown[0])
     protocol = data.get("protocol")
     operation = data.get("operation", "chat")
-    if (protocol, operation) not in PATHS:
+    streamed = protocol in protocols.PROTOCOLS and operation in protocols.operations(protocol)
+    if not streamed or protocols.operations(str(protocol))[operation].method != "POST":
         raise bad(f"unknown protocol/operation {protocol}/{operation}", "protocol")
     expect = data.get("expect")
     if not isinstance(expect, dict) or not expect or set(expect) - set(REGISTRY):

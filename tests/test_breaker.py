@@ -18,7 +18,7 @@ from interrupt_support import Command, SilentServer, run_dir, silent_profile
 
 from gateprobe.breaker import REASON_PREFIX, HangBreaker, active, install, is_timeout, uninstall
 from gateprobe.http import Exchange, Limits, RequestRecord
-from gateprobe.protocol import BuiltRequest
+from gateprobe.request import BuiltRequest
 from gateprobe.runner import send_built
 from gateprobe.target import Target
 

@@ -12,7 +12,7 @@ import pytest
 from gateprobe import fault_delivery
 from gateprobe.fault_delivery import delivery_problem, visible_text
 from gateprobe.http import Exchange, RequestRecord
-from gateprobe.protocol import BuiltRequest
+from gateprobe.request import BuiltRequest
 from gateprobe.sse import SSEEvent
 
 _names = count()

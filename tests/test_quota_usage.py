@@ -37,7 +37,7 @@ def test_responses_usage_comes_from_response_completed() -> None:
         "type": "response.completed",
         "response": {"usage": {"input_tokens": 5, "output_tokens": 2}},
     }
-    ex = stream([delta, delta, done])
+    ex = stream([delta, delta, done], url="http://gw/v1/responses")
     assert usage_of(ex, "openai") == Usage(5, 2) and content_pieces(ex, "openai") == 2
 
 

@@ -15,7 +15,7 @@ import pytest
 
 from gateprobe._redact import Redactor, mask_headers, mask_secret
 from gateprobe.http import Exchange, RequestRecord
-from gateprobe.protocol import BuiltRequest
+from gateprobe.request import BuiltRequest
 from gateprobe.report.masking import outcome_redactor
 from gateprobe.runner import Outcome, StepRecord
 from gateprobe.scenario import Step

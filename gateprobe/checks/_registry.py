@@ -11,7 +11,7 @@ rendered, when a wrong value fails the scenario (check ``scenario``) before anyt
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import cache
 from typing import Any
@@ -19,9 +19,11 @@ from typing import Any
 import jsonschema
 from jsonschema.exceptions import ValidationError, best_match
 
+from gateprobe import protocols
 from gateprobe.errors import CheckFailed
 from gateprobe.http import Exchange
-from gateprobe.protocol import BuiltRequest
+from gateprobe.protocols import Api, Payload
+from gateprobe.request import BuiltRequest
 from gateprobe.target import Target
 from gateprobe.templating import _EXPR, names_in
 
@@ -61,6 +63,14 @@ class CheckContext:
     # What each check's ``before`` hook returned before the step's request was sent, by check
     # name (a balance read before the call, to compare with one read after it).
     before: Mapping[str, Any] = field(default_factory=dict)
+    operation: str | None = None  # the step's operation (chat, responses, ...), if it named one
+
+    def api(self, events: Sequence[Payload] = ()) -> Api:
+        """The API this exchange spoke: by the step's operation, else by the path it called
+        (and, for a raw path that does not say, by its stream's events)."""
+        if self.operation is not None:
+            return protocols.api(self.protocol, self.operation)
+        return protocols.api_for_path(self.protocol, self.exchange.request.url, events)
 
     def warn(self, finding: CheckFailed) -> None:
         self.warnings.append(finding)

@@ -4,36 +4,12 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Any
-from urllib.parse import urlsplit
 
 from gateprobe.checks._registry import CheckContext
-from gateprobe.errors import CheckFailed
+from gateprobe.protocols import DONE, GrammarOptions, Payload, fail
 
-__all__ = ["DONE", "Payload", "fail", "guarded", "is_responses", "payloads", "request_body"]
-
-DONE = "[DONE]"
-
-
-@dataclass(frozen=True)
-class Payload:
-    index: int
-    name: str | None  # the SSE ``event:`` field; None for data-only frames and array elements
-    data: Any  # the parsed JSON; the string "[DONE]" for OpenAI's terminator
-    label: str  # "event[3]" or "element[3]": how failures name it
-    time: float  # arrival, seconds from the request
-
-    @property
-    def type(self) -> str | None:
-        kind = self.data.get("type") if isinstance(self.data, dict) else None
-        return kind if isinstance(kind, str) else None
-
-
-def fail(
-    message: str, where: str, expected: Any = None, actual: Any = None, *, check: str = "stream"
-) -> CheckFailed:
-    return CheckFailed(check, message, expected=expected, actual=actual, where=where)
+__all__ = ["DONE", "Payload", "fail", "grammar_options", "guarded", "payloads", "request_body"]
 
 
 def payloads(ctx: CheckContext, check: str = "stream") -> list[Payload]:
@@ -70,14 +46,9 @@ def request_body(ctx: CheckContext) -> dict[str, Any]:
     return body if isinstance(body, dict) else {}
 
 
-def is_responses(ctx: CheckContext, events: list[Payload]) -> bool:
-    """An OpenAI Responses stream (not chat): by the path, else by its event types."""
-    path = urlsplit(ctx.exchange.request.url).path.rstrip("/")
-    if path.endswith("/responses"):
-        return True
-    if path.endswith("/chat/completions"):
-        return False
-    return any((p.type or p.name or "").startswith("response.") for p in events)
+def grammar_options(ctx: CheckContext) -> GrammarOptions:
+    """What a stream grammar needs of the step: the body sent and the target's dialect."""
+    return GrammarOptions(request_body(ctx), ctx.target.dialect.usage_chunk_by_default)
 
 
 def guarded(check_name: str, run: Callable[[], None]) -> None:

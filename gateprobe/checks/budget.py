@@ -24,7 +24,7 @@ from gateprobe.checks._registry import CheckContext, Prelude, check
 from gateprobe.checks.quota_admission import replay_spec
 from gateprobe.errors import CheckFailed
 from gateprobe.http import Exchange
-from gateprobe.protocol import BuiltRequest
+from gateprobe.request import BuiltRequest
 
 __all__: list[str] = []
 

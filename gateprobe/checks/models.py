@@ -13,11 +13,11 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from gateprobe import protocols
 from gateprobe.checks._registry import CheckContext, check
 from gateprobe.checks.basic import json_body
 from gateprobe.errors import CheckFailed
 from gateprobe.http import Exchange
-from gateprobe.protocol import OPERATIONS
 
 __all__ = ["listed_models"]
 
@@ -36,25 +36,11 @@ DEFAULT_LIMIT = 40
 
 def listed_models(body: Any, protocol: str) -> list[str] | None:
     """The model ids of a list answer of ``protocol``, or None when it is not a list."""
-    if not isinstance(body, dict):
-        return None
-    if protocol == "gemini":
-        models = body.get("models", [])
-        if not isinstance(models, list):
-            return None
-        return [
-            str(m["name"]).removeprefix("models/")
-            for m in models
-            if isinstance(m, dict) and isinstance(m.get("name"), str)
-        ]
-    data = body.get("data")
-    if not isinstance(data, list):
-        return None
-    return [str(m["id"]) for m in data if isinstance(m, dict) and isinstance(m.get("id"), str)]
+    return protocols.primary(protocol).listed_models(body)
 
 
 def _list_of(ctx: CheckContext, name: str) -> list[str]:
-    protocol = ctx.protocol or "openai"
+    protocol = protocols.primary(ctx.protocol).protocol
     ids = listed_models(json_body(ctx, name), protocol)
     if ids is None:
         raise CheckFailed(
@@ -72,7 +58,7 @@ def _model_named(ctx: CheckContext, item: Any) -> str:
     if not isinstance(item, Mapping):
         return str(item)
     if "model_of" in item:
-        model = ctx.target.model(str(item["model_of"]), ctx.protocol or "openai")
+        model = ctx.target.model(str(item["model_of"]), protocols.primary(ctx.protocol).protocol)
         if model is None:
             raise CheckFailed(
                 "model_listed", f"the target names no {item['model_of']!r} model", where="target"
@@ -135,13 +121,15 @@ def _operation(ctx: CheckContext, protocol: str, model: str) -> tuple[str, str]:
     """(protocol, operation) that calls ``model``: the operation of the target.models entry
     that names it, chat otherwise.
 
-    Only OpenAI defines embeddings, images and rerank: such a model listed under another
-    protocol (LiteLLM answers every protocol's model list from one list) is called there.
+    An operation the protocol does not define (only OpenAI defines embeddings, images and
+    rerank) is called on the protocol that does: such a model may be listed under another
+    protocol (LiteLLM answers every protocol's model list from one list).
     """
     for entry, operation in _OPERATION_OF_ENTRY.items():
-        named = {ctx.target.model(entry, protocol), ctx.target.model(entry, "openai")}
+        home = protocols.protocol_of_operation(protocol, operation)
+        named = {ctx.target.model(entry, protocol), ctx.target.model(entry, home)}
         if model in named:
-            return (protocol if operation in OPERATIONS[protocol] else "openai"), operation
+            return home, operation
     return protocol, "chat"
 
 
@@ -176,15 +164,6 @@ def _refused(ctx: CheckContext, answer: Exchange) -> bool:
     return "model" in about.lower()
 
 
-def _gemini_generates(body: Any, model: str) -> bool:
-    """Gemini lists embedding models too: only those that generate content are called."""
-    for entry in body.get("models", []) if isinstance(body, dict) else []:
-        if isinstance(entry, dict) and str(entry.get("name", "")).removeprefix("models/") == model:
-            methods = entry.get("supportedGenerationMethods")
-            return not isinstance(methods, list) or "generateContent" in methods
-    return True
-
-
 @check(
     "models_match_calls",
     argument={
@@ -208,7 +187,8 @@ def models_match_calls(ctx: CheckContext, options: Any) -> None:
     if options is False:
         return
     settings = options if isinstance(options, Mapping) else {}
-    protocol = ctx.protocol or "openai"
+    api = protocols.primary(ctx.protocol)
+    protocol = api.protocol
     listed = _list_of(ctx, "models_match_calls")
     call = ctx.call
     if call is None:
@@ -224,7 +204,7 @@ def models_match_calls(ctx: CheckContext, options: Any) -> None:
 
     problems: list[str] = []
     for model in [m for m in listed if m not in skip][:limit]:
-        if protocol == "gemini" and not _gemini_generates(body, model):
+        if not api.generates(body, model):
             continue
         answer = answer_of(model)
         if _refused(ctx, answer):

@@ -15,9 +15,9 @@ from typing import Any
 
 from gateprobe.checks._registry import FLAG, BeforeFn, CheckContext, Prelude, check
 from gateprobe.errors import CheckFailed
-from gateprobe.protocol import BuiltRequest
 from gateprobe.quota import Balance, ProbeError, QuotaProbe, probe_for, unavailable, wait_for
 from gateprobe.quota.usage import content_pieces, model_of, usage_of
+from gateprobe.request import BuiltRequest
 
 __all__ = [
     "QuotaBefore",

@@ -23,8 +23,8 @@ from gateprobe.checks.quota import (
 )
 from gateprobe.errors import CheckFailed
 from gateprobe.http import Exchange
-from gateprobe.protocol import BuiltRequest
 from gateprobe.quota import QuotaProbe, probe_class, unavailable
+from gateprobe.request import BuiltRequest
 from gateprobe.target import Target
 
 __all__ = ["replay_spec"]

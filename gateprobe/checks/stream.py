@@ -5,7 +5,7 @@ Severity of each rule (docs: suites/streaming/README.md):
     MUST (fails)   Content-Type ``text/event-stream`` (``application/json`` for Gemini's JSON
                    array); no ``Content-Length``; the stream ends on a frame boundary; every
                    event is JSON valid against the protocol's event schema; the protocol's
-                   grammar (stream_openai, stream_responses, stream_anthropic, stream_gemini)
+                   grammar (gateprobe/protocols/: openai_chat, openai_responses, anthropic, gemini)
     SHOULD (warns) ``Cache-Control: no-cache``: no protocol requires it, but a proxy may cache
                    or buffer an event stream without it (LiteLLM #28384); a MUST for a
                    target claiming ``stream.cache_control``
@@ -21,11 +21,14 @@ from __future__ import annotations
 from typing import Any
 
 from gateprobe.checks._registry import FLAG, CheckContext, check
-from gateprobe.checks._stream_common import DONE, Payload, fail, guarded, is_responses, payloads
-from gateprobe.checks.stream_anthropic import check_anthropic_stream
-from gateprobe.checks.stream_gemini import check_gemini_stream
-from gateprobe.checks.stream_openai import check_chat_stream
-from gateprobe.checks.stream_responses import check_responses_stream
+from gateprobe.checks._stream_common import (
+    DONE,
+    Payload,
+    fail,
+    grammar_options,
+    guarded,
+    payloads,
+)
 from gateprobe.errors import CheckFailed
 from gateprobe.http import looks_like_sse
 
@@ -73,13 +76,7 @@ def check_headers(ctx: CheckContext, check_name: str = "stream") -> None:
 
 
 def event_schema(ctx: CheckContext, events: list[Payload]) -> str:
-    if ctx.protocol == "anthropic":
-        return "anthropic/stream_event"
-    if ctx.protocol == "gemini":
-        return "gemini/generate_content_response"
-    if is_responses(ctx, events):
-        return "openai/responses.stream_event"
-    return "openai/chat.completion.chunk"
+    return ctx.api(events).stream_schema
 
 
 def _validate(ref: str, events: list[Payload]) -> None:
@@ -132,15 +129,10 @@ def stream(ctx: CheckContext, wanted: Any) -> None:
         return
     # the grammar first: its messages say what is wrong in the protocol's terms; the schema
     # then catches what the grammar does not look at
+    api = ctx.api(events)
+    options = grammar_options(ctx)
     try:
-        if ctx.protocol == "anthropic":
-            guarded("stream", lambda: check_anthropic_stream(events))
-        elif ctx.protocol == "gemini":
-            guarded("stream", lambda: check_gemini_stream(events))
-        elif is_responses(ctx, events):
-            guarded("stream", lambda: check_responses_stream(events))
-        else:
-            guarded("stream", lambda: check_chat_stream(ctx, events))
+        guarded("stream", lambda: api.check_stream(events, options))
     except CheckFailed as failed:
         ctx.fail(failed)
     try:

@@ -10,144 +10,16 @@ joined text first departs from the plain answer.
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit
 
 from gateprobe.checks._registry import FLAG, CheckContext, check
-from gateprobe.checks._stream_common import DONE, Payload, fail, guarded, is_responses, payloads
+from gateprobe.checks._stream_common import fail, guarded, payloads
 from gateprobe.errors import CheckFailed
 
-__all__ = ["Answer", "joined_answer", "plain_answer", "plain_request"]
+__all__ = ["plain_request"]
 
 CHECK = "stream_equals_plain"
-
-
-@dataclass
-class Answer:
-    text: str = ""
-    tools: list[tuple[str, Any]] = field(default_factory=list)  # (name, parsed arguments)
-    finish: str | None = None
-    pieces: list[tuple[int, str]] = field(default_factory=list)  # (text offset, event label)
-
-    def label_at(self, offset: int) -> str:
-        found = self.pieces[0][1] if self.pieces else "end of stream"
-        for start, label in self.pieces:
-            if start > offset:
-                break
-            found = label
-        return found
-
-
-def _args(text: str) -> Any:
-    try:
-        return json.loads(text)
-    except ValueError:
-        return text
-
-
-def joined_answer(protocol: str | None, responses: bool, events: list[Payload]) -> Answer:
-    answer = Answer()
-
-    def add(text: Any, p: Payload) -> None:
-        if isinstance(text, str) and text:
-            answer.pieces.append((len(answer.text), p.label))
-            answer.text += text
-
-    tools: dict[Any, list[str]] = {}
-    for p in events:
-        data = p.data
-        if data == DONE or not isinstance(data, dict):
-            continue
-        if protocol == "anthropic":
-            if p.type == "content_block_start":
-                block = data.get("content_block") or {}
-                if block.get("type") == "tool_use":
-                    tools[data.get("index")] = [block.get("name", ""), ""]
-            elif p.type == "content_block_delta":
-                delta = data.get("delta") or {}
-                if delta.get("type") == "text_delta":
-                    add(delta.get("text"), p)
-                elif delta.get("type") == "input_json_delta" and data.get("index") in tools:
-                    tools[data["index"]][1] += delta.get("partial_json") or ""
-            elif p.type == "message_delta":
-                answer.finish = (data.get("delta") or {}).get("stop_reason") or answer.finish
-        elif protocol == "gemini":
-            for candidate in data.get("candidates") or []:
-                for part in (candidate.get("content") or {}).get("parts") or []:
-                    if part.get("thought"):
-                        continue
-                    add(part.get("text"), p)
-                    if "functionCall" in part:
-                        call = part["functionCall"]
-                        tools[len(tools)] = [call.get("name", ""), json.dumps(call.get("args"))]
-                answer.finish = candidate.get("finishReason") or answer.finish
-        elif responses:
-            kind = p.type or ""
-            if kind == "response.output_text.delta":
-                add(data.get("delta"), p)
-            elif kind == "response.output_item.added":
-                item = data.get("item") or {}
-                if item.get("type") == "function_call":
-                    tools[data.get("output_index")] = [item.get("name", ""), ""]
-            elif kind == "response.function_call_arguments.delta":
-                if data.get("output_index") in tools:
-                    tools[data["output_index"]][1] += data.get("delta") or ""
-            elif kind in ("response.completed", "response.incomplete", "response.failed"):
-                answer.finish = (data.get("response") or {}).get("status")
-        else:
-            for choice in data.get("choices") or []:
-                delta = choice.get("delta") or {}
-                add(delta.get("content"), p)
-                for call in delta.get("tool_calls") or []:
-                    found = tools.setdefault(call.get("index", 0), ["", ""])
-                    function = call.get("function") or {}
-                    found[0] += function.get("name") or ""
-                    found[1] += function.get("arguments") or ""
-                answer.finish = choice.get("finish_reason") or answer.finish
-    answer.tools = [(name, _args(args)) for name, args in tools.values()]
-    return answer
-
-
-def plain_answer(protocol: str | None, responses: bool, body: Any) -> Answer:
-    answer = Answer()
-    if not isinstance(body, dict):
-        return answer
-    if protocol == "anthropic":
-        for block in body.get("content") or []:
-            if block.get("type") == "text":
-                answer.text += block.get("text") or ""
-            elif block.get("type") == "tool_use":
-                answer.tools.append((block.get("name", ""), block.get("input")))
-        answer.finish = body.get("stop_reason")
-    elif protocol == "gemini":
-        for candidate in (body.get("candidates") or [])[:1]:
-            for part in (candidate.get("content") or {}).get("parts") or []:
-                if part.get("thought"):
-                    continue
-                answer.text += part.get("text") or ""
-                if "functionCall" in part:
-                    call = part["functionCall"]
-                    answer.tools.append((call.get("name", ""), call.get("args")))
-            answer.finish = candidate.get("finishReason")
-    elif responses:
-        for item in body.get("output") or []:
-            if item.get("type") == "message":
-                for part in item.get("content") or []:
-                    if part.get("type") == "output_text":
-                        answer.text += part.get("text") or ""
-            elif item.get("type") == "function_call":
-                answer.tools.append((item.get("name", ""), _args(item.get("arguments") or "")))
-        answer.finish = body.get("status")
-    else:
-        choice = (body.get("choices") or [{}])[0]
-        message = choice.get("message") or {}
-        answer.text = message.get("content") or ""
-        for call in message.get("tool_calls") or []:
-            function = call.get("function") or {}
-            answer.tools.append((function.get("name", ""), _args(function.get("arguments", ""))))
-        answer.finish = choice.get("finish_reason")
-    return answer
 
 
 def plain_request(ctx: CheckContext) -> dict[str, Any]:
@@ -183,8 +55,8 @@ def stream_equals_plain(ctx: CheckContext, wanted: Any) -> None:
 def _compare(ctx: CheckContext) -> None:
     assert ctx.call is not None
     events = payloads(ctx, CHECK)
-    responses = ctx.protocol == "openai" and is_responses(ctx, events)
-    streamed = joined_answer(ctx.protocol, responses, events)
+    api = ctx.api(events)
+    streamed = api.joined_answer(events)
     plain_exchange = ctx.call(plain_request(ctx))
     if plain_exchange.status != 200:
         raise fail(
@@ -195,7 +67,7 @@ def _compare(ctx: CheckContext) -> None:
             check=CHECK,
         )
     try:
-        plain = plain_answer(ctx.protocol, responses, plain_exchange.json())
+        plain = api.plain_answer(plain_exchange.json())
     except ValueError as exc:
         raise fail(f"the plain answer: {exc}", "plain.body", check=CHECK) from None
     if streamed.text != plain.text:

@@ -33,7 +33,7 @@ import re
 from typing import Any
 
 from gateprobe.checks._registry import CheckContext, check
-from gateprobe.checks._stream_common import DONE, Payload, fail, guarded, is_responses, payloads
+from gateprobe.checks._stream_common import DONE, Payload, fail, guarded, payloads
 from gateprobe.errors import CheckFailed
 
 __all__: list[str] = []
@@ -102,45 +102,6 @@ def _before_first_byte(ctx: CheckContext) -> None:
         )
 
 
-def _is_error(ctx: CheckContext, responses: bool, p: Payload) -> bool:
-    if not isinstance(p.data, dict):
-        return False
-    if ctx.protocol == "anthropic":
-        return p.type == "error"
-    if responses:
-        return p.type in ("response.failed", "error")
-    return "error" in p.data
-
-
-def _claims_completion(ctx: CheckContext, responses: bool, p: Payload) -> str | None:
-    """What in ``p`` tells the client the answer was complete, or None."""
-    data = p.data
-    if data == DONE:
-        return "data: [DONE]"
-    if not isinstance(data, dict):
-        return None
-    if ctx.protocol == "anthropic":
-        if p.type == "message_stop":
-            return "message_stop"
-        if p.type == "message_delta" and (data.get("delta") or {}).get("stop_reason"):
-            return f"stop_reason {data['delta']['stop_reason']!r}"
-        return None
-    if ctx.protocol == "gemini":
-        for candidate in data.get("candidates") or []:
-            if isinstance(candidate, dict) and candidate.get("finishReason"):
-                return f"finishReason {candidate['finishReason']!r}"
-        return None
-    if responses:
-        kind = p.type or ""
-        return kind if kind in ("response.completed", "response.incomplete") else None
-    if data.get("usage") is not None:
-        return "a usage chunk"
-    for choice in data.get("choices") or []:
-        if isinstance(choice, dict) and choice.get("finish_reason") is not None:
-            return f"finish_reason {choice['finish_reason']!r}"
-    return None
-
-
 def _started(ctx: CheckContext, what: str) -> None:
     status = ctx.exchange.status
     if status != 200:
@@ -183,10 +144,10 @@ def _cut(ctx: CheckContext) -> None:
     """The upstream cut the stream: nothing may claim the answer was complete."""
     _started(ctx, "cut the stream")
     events = payloads(ctx, CHECK)
-    responses = ctx.protocol == "openai" and is_responses(ctx, events)
+    api = ctx.api(events)
     _hung(ctx, events, "cut the stream")
     for p in events:
-        claim = _claims_completion(ctx, responses, p)
+        claim = api.claims_completion(p)
         if claim is not None:
             ctx.fail(
                 fail(
@@ -218,12 +179,12 @@ def _mid_stream(ctx: CheckContext) -> None:
             check=CHECK,
         )
     events = payloads(ctx, CHECK)
-    responses = ctx.protocol == "openai" and is_responses(ctx, events)
+    api = ctx.api(events)
     hung = _hung(ctx, events, "failed mid-stream")
-    errors = [p for p in events if _is_error(ctx, responses, p)]
+    errors = [p for p in events if api.is_error(p)]
     first_error = events.index(errors[0]) if errors else len(events)
     for position, p in enumerate(events):
-        claim = _claims_completion(ctx, responses, p)
+        claim = api.claims_completion(p)
         if claim is None:
             continue
         if position > first_error:
@@ -247,7 +208,7 @@ def _mid_stream(ctx: CheckContext) -> None:
         if hung:
             return  # it did not end: "ended without an error" would say the wrong thing
         last = f"after {events[-1].label}" if events else "before any event"
-        if ctx.protocol == "gemini":
+        if not api.in_band_error_required:
             # Gemini defines no in-band error: a stream that just ends (new-api, LiteLLM) is
             # allowed, if nothing in it claimed completion (checked above); Google's own API
             # sends an element with ``error``, so its absence is worth a warning
@@ -256,7 +217,7 @@ def _mid_stream(ctx: CheckContext) -> None:
                     CHECK,
                     f"the stream ended {last} without an error element: the client cannot tell "
                     f"a failure from a cut connection",
-                    expected=_expected_error(ctx, responses),
+                    expected=api.in_band_error,
                     where="end of stream",
                 )
             )
@@ -264,20 +225,14 @@ def _mid_stream(ctx: CheckContext) -> None:
         raise fail(
             f"no in-band error: the stream ended {last} without telling the client it failed",
             "end of stream",
-            _expected_error(ctx, responses),
+            api.in_band_error,
             None,
             check=CHECK,
         )
     error = errors[0]
-    if ctx.protocol == "anthropic" and error.name != "error":
-        raise fail(
-            f"{error.label} carries the error in a frame named {error.name!r}: Anthropic clients "
-            f"dispatch on the event name and skip it",
-            f"{error.label}.event",
-            "error",
-            error.name,
-            check=CHECK,
-        )
+    framing = api.error_frame_problem(error)
+    if framing is not None:
+        raise fail(framing, f"{error.label}.event", "error", error.name, check=CHECK)
     if error is not events[-1]:
         following = events[events.index(error) + 1]
         shown = DONE if following.data == DONE else following.type or json.dumps(following.data)
@@ -289,11 +244,3 @@ def _mid_stream(ctx: CheckContext) -> None:
             shown,
             check=CHECK,
         )
-
-
-def _expected_error(ctx: CheckContext, responses: bool) -> str:
-    if ctx.protocol == "anthropic":
-        return "event: error"
-    if ctx.protocol == "gemini":
-        return "an element with error"
-    return "response.failed or error" if responses else 'data: {"error": …}'

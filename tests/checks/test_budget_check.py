@@ -21,7 +21,7 @@ from gateprobe.checks import REGISTRY, CheckContext
 from gateprobe.errors import CheckFailed
 from gateprobe.http import Exchange, RequestRecord
 from gateprobe.mock import MockServer
-from gateprobe.protocol import build_request
+from gateprobe.request import build_request
 from gateprobe.runner import skip_reason
 from gateprobe.scenario import load_scenarios
 from gateprobe.target import Dialect, Target, load_target

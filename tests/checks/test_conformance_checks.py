@@ -12,11 +12,11 @@ from typing import Any
 import pytest
 
 from gateprobe.checks import REGISTRY, CheckContext
-from gateprobe.checks.capabilities import answer_shape
 from gateprobe.checks.leaks import credentials_in
 from gateprobe.checks.models import listed_models
 from gateprobe.errors import CheckFailed
 from gateprobe.http import Exchange, RequestRecord
+from gateprobe.protocols import api_of_answer
 from gateprobe.target import Target
 
 TARGET = Target("t", "http://gw", models={"variant_only": "gpt-4o-pro"})
@@ -122,10 +122,17 @@ RESPONSES = {
 
 @pytest.mark.parametrize(
     ("body", "shape"),
-    [(CHAT_TOOL, "chat"), (CLAUDE, "anthropic"), (GEMINI, "gemini"), (RESPONSES, "responses")],
+    [
+        (CHAT_TOOL, "openai_chat"),
+        (CLAUDE, "anthropic"),
+        (GEMINI, "gemini"),
+        (RESPONSES, "openai_responses"),
+    ],
 )
 def test_answer_shape(body: dict[str, Any], shape: str) -> None:
-    assert answer_shape(body) == shape
+    api = api_of_answer(body)
+    assert api is not None and api.name == shape
+    assert api_of_answer({"neither": "shape"}) is None
 
 
 def test_honours_reads_every_shape() -> None:

@@ -15,7 +15,7 @@ from support import DEFAULT
 from gateprobe.checks import CheckContext
 from gateprobe.http import Exchange, RequestRecord
 from gateprobe.mock import MockServer
-from gateprobe.protocol import build_request
+from gateprobe.request import build_request
 from gateprobe.runner import send
 from gateprobe.target import Target
 

@@ -15,7 +15,7 @@ from support import ADMIN
 from gateprobe.checks.quota_admission import replay_spec
 from gateprobe.errors import UsageError
 from gateprobe.mock import MockServer
-from gateprobe.protocol import build_request
+from gateprobe.request import build_request
 from gateprobe.target import Target
 
 CHARGED = """\

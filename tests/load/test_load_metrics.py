@@ -16,7 +16,7 @@ from gateprobe.load.framing import ChunkTemplate
 from gateprobe.load.metrics import RequestTimer
 from gateprobe.load.profile import RequestSpec
 from gateprobe.mock import MockServer
-from gateprobe.protocol import build_request
+from gateprobe.request import build_request
 from gateprobe.sse import SSEParser
 from gateprobe.target import Target
 

@@ -9,7 +9,9 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 
 from gateprobe.errors import UsageError
-from gateprobe.protocol import ANTHROPIC_VERSION, OPERATIONS, PROMPT, build_request
+from gateprobe.protocols import PROMPT, PROTOCOLS, operations
+from gateprobe.protocols.anthropic import ANTHROPIC_VERSION
+from gateprobe.request import build_request
 from gateprobe.target import Target
 
 KEYS = {"valid": "sk-valid-0123456789", "disabled": "sk-disabled-0123456789"}
@@ -56,7 +58,7 @@ def query_of(url: str) -> dict[str, list[str]]:
 
 
 def test_the_table_covers_every_operation() -> None:
-    assert set(EXPECTED) == {(p, o) for p, ops in OPERATIONS.items() for o in ops}
+    assert set(EXPECTED) == {(p, o) for p in PROTOCOLS for o in operations(p)}
 
 
 @pytest.mark.parametrize(("protocol", "operation"), sorted(EXPECTED))
@@ -68,7 +70,7 @@ def test_each_operation_has_its_method_path_and_default_body(protocol: str, oper
     assert built.stream is None
     assert built.content is None
     assert built.secret == KEYS["valid"]
-    default = OPERATIONS[protocol][operation].body
+    default = operations(protocol)[operation].body
     if default is None:
         assert built.json_body is None
     elif protocol == "gemini":

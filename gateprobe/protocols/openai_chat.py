@@ -1,4 +1,6 @@
-"""The OpenAI Chat Completions stream grammar, rule by rule (used by the ``stream`` check).
+"""OpenAI Chat Completions, and what the ``openai`` protocol shares (prefix, auth, envelope).
+
+The stream grammar, rule by rule (the ``stream`` check):
 
 Rules (all MUST; each failure names the event):
  1. every frame before ``[DONE]`` is a JSON ``chat.completion.chunk`` and carries no ``error``;
@@ -16,22 +18,40 @@ Rules (all MUST; each failure names the event):
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from typing import Any
 
-from gateprobe.checks._registry import CheckContext
-from gateprobe.checks._stream_common import DONE, Payload, fail, request_body
+from gateprobe.protocols._api import (
+    DONE,
+    NOTHING,
+    VISIBLE,
+    Answer,
+    Api,
+    Delta,
+    GrammarOptions,
+    Operation,
+    Payload,
+    as_int,
+    dig,
+    error_message,
+    fail,
+    json_object,
+    parsed_arguments,
+)
 
-__all__ = ["check_chat_stream"]
+__all__ = ["OPENAI_CHAT", "PROMPT"]
+
+PROMPT = "Say hello in five words."
 
 STABLE_FIELDS = ("id", "object", "created", "model")
 
 
-def check_chat_stream(ctx: CheckContext, events: list[Payload]) -> None:
+def check_chat_stream(events: list[Payload], options: GrammarOptions) -> None:
     chunks = _chunks(events)
     _stable(chunks)
     _role_first(chunks)
     _done(events)
-    _usage(ctx, chunks, events)
+    _usage(options, chunks, events)
     _finish_reasons(chunks)
     _tool_calls(chunks)
 
@@ -145,9 +165,9 @@ def _finish_reasons(chunks: list[Payload]) -> None:
         )
 
 
-def _usage(ctx: CheckContext, chunks: list[Payload], events: list[Payload]) -> None:
-    options = request_body(ctx).get("stream_options")
-    asked = options.get("include_usage") if isinstance(options, dict) else None
+def _usage(options: GrammarOptions, chunks: list[Payload], events: list[Payload]) -> None:
+    stream_options = options.request.get("stream_options")
+    asked = stream_options.get("include_usage") if isinstance(stream_options, dict) else None
     usage = [p for p in chunks if p.data.get("usage") is not None]
     if asked is True:
         if len(usage) != 1:
@@ -178,7 +198,7 @@ def _usage(ctx: CheckContext, chunks: list[Payload], events: list[Payload]) -> N
                 p.label,
             )
         return
-    by_default = ctx.target.dialect.usage_chunk_by_default and asked is None
+    by_default = options.usage_chunk_by_default and asked is None
     if usage and not by_default:
         p = usage[0]
         told = "was false" if asked is False else "was not set"
@@ -236,3 +256,189 @@ def _tool_calls(chunks: list[Payload]) -> None:
                 "a JSON object",
                 found["args"][:120],
             )
+
+
+_VISIBLE_FIELDS = ("content", "tool_calls", "function_call", "refusal")
+_DELTA_FIELDS = (*_VISIBLE_FIELDS, "reasoning_content", "reasoning")
+
+
+class OpenAIChat(Api):
+    name = "openai_chat"
+    protocol = "openai"
+    primary = True
+    default_prefix = "/v1"
+    default_auth = "bearer"
+    credentials = ("bearer",)
+    operations = {
+        "chat": Operation(
+            "POST",
+            "/chat/completions",
+            "chat",
+            {"messages": [{"role": "user", "content": PROMPT}], "max_tokens": 64},
+        ),
+        "models": Operation("GET", "/models", "chat", None),
+        "model": Operation("GET", "/models/{model}", "chat", None),
+        "embeddings": Operation("POST", "/embeddings", "embeddings", {"input": PROMPT}),
+        "images": Operation("POST", "/images/generations", "images", {"prompt": PROMPT}),
+        "rerank": Operation(
+            "POST", "/rerank", "rerank", {"query": "hello", "documents": ["hello world", "goodbye"]}
+        ),
+    }
+    features = {
+        "models": None,
+        "chat": None,
+        "chat.stream": None,
+        "chat.tools": None,
+        "chat.json": None,
+        "chat.reasoning": None,
+        "embeddings": "serves POST /v1/embeddings",
+        "images": "serves POST /v1/images/generations",
+        "rerank": "serves POST /v1/rerank",
+    }
+    stream_schema = "openai/chat.completion.chunk"
+    terminator = DONE
+    output_marker = b'"content"'
+    in_band_error = 'data: {"error": …}'
+
+    def claims_path(self, path: str) -> bool:
+        return path.rstrip("/").endswith("/chat/completions")
+
+    def owns_event(self, event: str | None, data: dict[str, Any]) -> bool:
+        return isinstance(data.get("choices"), list)
+
+    def envelope_problems(self, body: Any, status: int | None) -> list[tuple[str, str]]:
+        if not isinstance(body, dict):
+            return [("$", "the body is not a JSON object")]
+        error = body.get("error")
+        if not isinstance(error, dict):
+            return [("$.error", "missing or not an object")]
+        out = []
+        for name in ("message", "type", "param", "code"):
+            if name not in error:
+                out.append(
+                    (
+                        f"$.error.{name}",
+                        "missing (OpenAI errors carry message, type, param and code)",
+                    )
+                )
+        if "message" in error and not isinstance(error["message"], str):
+            out.append(("$.error.message", "not a string"))
+        return out
+
+    def recognises(self, body: Any) -> bool:
+        return isinstance(body, dict) and isinstance(body.get("choices"), list)
+
+    def plain_answer(self, body: Any) -> Answer:
+        answer = Answer()
+        if not isinstance(body, dict):
+            return answer
+        choice = (body.get("choices") or [{}])[0]
+        message = choice.get("message") or {}
+        answer.text = message.get("content") or ""
+        for call in message.get("tool_calls") or []:
+            function = call.get("function") or {}
+            answer.tools.append(
+                (function.get("name", ""), parsed_arguments(function.get("arguments", "")))
+            )
+        answer.finish = choice.get("finish_reason")
+        return answer
+
+    def reasoning_missing(self, body: Any) -> str | None:
+        tokens = dig(body, "usage", "completion_tokens_details", "reasoning_tokens")
+        message = dig(body, "choices", 0, "message") or {}
+        if (isinstance(tokens, int) and tokens > 0) or message.get("reasoning_content"):
+            return None
+        return f"usage.completion_tokens_details.reasoning_tokens is {tokens!r}"
+
+    def tools_missing(self, body: Any) -> str | None:
+        calls = dig(body, "choices", 0, "message", "tool_calls")
+        if not isinstance(calls, list) or not calls:
+            return "choices[0].message.tool_calls is empty"
+        for i, call in enumerate(calls):
+            if not json_object(dig(call, "function", "arguments")):
+                return f"tool_calls[{i}].function.arguments is not a JSON object"
+        finish = dig(body, "choices", 0, "finish_reason")
+        return None if finish == "tool_calls" else f"finish_reason is {finish!r}, not tool_calls"
+
+    def check_stream(self, events: list[Payload], options: GrammarOptions) -> None:
+        check_chat_stream(events, options)
+
+    def classify(self, event: str | None, obj: dict[str, Any]) -> Delta:
+        if obj.get("error"):
+            return Delta(error=error_message(obj["error"]))
+        visible = reasoning = False
+        for choice in obj.get("choices") or ():
+            delta = choice.get("delta")
+            if not delta:
+                continue
+            if delta.get("content"):
+                visible = True
+            if delta.get("reasoning_content") or delta.get("reasoning"):
+                reasoning = True
+            for call in delta.get("tool_calls") or ():
+                if (call.get("function") or {}).get("arguments"):
+                    visible = True
+        usage = obj.get("usage")
+        if not usage:  # the common case, without building a new tuple
+            if not reasoning:
+                return VISIBLE if visible else NOTHING
+            return Delta(visible, reasoning)
+        details = usage.get("completion_tokens_details") or {}
+        return Delta(
+            visible,
+            reasoning,
+            as_int(usage.get("completion_tokens")),
+            as_int(details.get("reasoning_tokens")),
+            input_tokens=as_int(usage.get("prompt_tokens")),
+        )
+
+    def carries_output(self, event: str | None, obj: dict[str, Any], visible: bool) -> bool:
+        fields = _VISIBLE_FIELDS if visible else _DELTA_FIELDS
+        for choice in obj.get("choices") or []:
+            delta = choice.get("delta") if isinstance(choice, dict) else None
+            if isinstance(delta, dict) and any(delta.get(f) for f in fields):
+                return True
+        return False
+
+    def joined_answer(self, events: Sequence[Payload]) -> Answer:
+        answer = Answer()
+        tools: dict[Any, list[str]] = {}
+        for p in events:
+            if not isinstance(p.data, dict):
+                continue
+            for choice in p.data.get("choices") or []:
+                delta = choice.get("delta") or {}
+                answer.add(delta.get("content"), p.label)
+                for call in delta.get("tool_calls") or []:
+                    found = tools.setdefault(call.get("index", 0), ["", ""])
+                    function = call.get("function") or {}
+                    found[0] += function.get("name") or ""
+                    found[1] += function.get("arguments") or ""
+                answer.finish = choice.get("finish_reason") or answer.finish
+        answer.tools = [(name, parsed_arguments(args)) for name, args in tools.values()]
+        return answer
+
+    def claims_completion(self, p: Payload) -> str | None:
+        data = p.data
+        if data == DONE:
+            return "data: [DONE]"
+        if not isinstance(data, dict):
+            return None
+        if data.get("usage") is not None:
+            return "a usage chunk"
+        for choice in data.get("choices") or []:
+            if isinstance(choice, dict) and choice.get("finish_reason") is not None:
+                return f"finish_reason {choice['finish_reason']!r}"
+        return None
+
+    def content_pieces(self, p: Payload) -> int:
+        if not isinstance(p.data, dict):
+            return 0
+        count = 0
+        for choice in p.data.get("choices") or []:
+            delta = choice.get("delta") or {}
+            count += bool(delta.get("content") or delta.get("tool_calls"))
+        return count
+
+
+OPENAI_CHAT = OpenAIChat()

@@ -1,8 +1,10 @@
-"""The protocol layer: operations, paths, auth styles and stream kinds of the three APIs.
+"""A step's request made concrete: the HTTP request gateprobe sends for it.
 
 A step names a protocol and an operation (``openai`` + ``chat``); this module turns that,
-with the target's prefixes, keys and models, into a concrete HTTP request. A step may also
-give a raw ``method`` and ``path``; then only auth and headers come from here.
+with the target's prefixes, keys and models and what the API knows of itself (its
+operations, credential forms, how a stream is asked for: gateprobe/protocols/), into a
+concrete HTTP request. A step may also give a raw ``method`` and ``path``; then only auth
+and headers come from here.
 """
 
 from __future__ import annotations
@@ -12,70 +14,16 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from gateprobe import protocols
 from gateprobe.errors import UsageError
-from gateprobe.target import PROTOCOLS, Target
+from gateprobe.protocols import PROTOCOLS
+from gateprobe.target import Target
 
 __all__ = ["BuiltRequest", "build_request"]
 
-ANTHROPIC_VERSION = "2023-06-01"
 DIRECTIVES_HEADER = "x-gateprobe-directives"
 # One mock directive: a name and a number (error-503, itl-20), or a bare word (hang).
 _DIRECTIVE = re.compile(r"[a-z][a-z-]*(-\d+(\.\d+)?)?")
-PROMPT = "Say hello in five words."
-
-
-@dataclass(frozen=True)
-class Operation:
-    method: str
-    path: str  # under the protocol's prefix; {model} is filled in
-    capability: str  # which target.models entry supplies the model
-    body: Mapping[str, Any] | None
-
-
-OPERATIONS: dict[str, dict[str, Operation]] = {
-    "openai": {
-        "chat": Operation(
-            "POST",
-            "/chat/completions",
-            "chat",
-            {"messages": [{"role": "user", "content": PROMPT}], "max_tokens": 64},
-        ),
-        "models": Operation("GET", "/models", "chat", None),
-        "model": Operation("GET", "/models/{model}", "chat", None),
-        "responses": Operation("POST", "/responses", "responses", {"input": PROMPT}),
-        "responses_compact": Operation(
-            "POST",
-            "/responses/compact",
-            "responses",
-            {"input": [{"role": "user", "content": PROMPT}]},
-        ),
-        "embeddings": Operation("POST", "/embeddings", "embeddings", {"input": PROMPT}),
-        "images": Operation("POST", "/images/generations", "images", {"prompt": PROMPT}),
-        "rerank": Operation(
-            "POST", "/rerank", "rerank", {"query": "hello", "documents": ["hello world", "goodbye"]}
-        ),
-    },
-    "anthropic": {
-        "chat": Operation(
-            "POST",
-            "/messages",
-            "chat",
-            {"max_tokens": 64, "messages": [{"role": "user", "content": PROMPT}]},
-        ),
-        "models": Operation("GET", "/models", "chat", None),
-    },
-    "gemini": {
-        "chat": Operation(
-            "POST",
-            "/models/{model}:generateContent",
-            "chat",
-            {"contents": [{"role": "user", "parts": [{"text": PROMPT}]}]},
-        ),
-        "models": Operation("GET", "/models", "chat", None),
-        "model": Operation("GET", "/models/{model}", "chat", None),
-    },
-}
-DEFAULT_AUTH = {"openai": "bearer", "anthropic": "x-api-key", "gemini": "x-goog-api-key"}
 
 
 @dataclass(frozen=True)
@@ -110,9 +58,10 @@ def build_request(spec: Mapping[str, Any], target: Target) -> BuiltRequest:
     if "operation" in spec:
         if protocol is None:
             raise UsageError("an operation needs a protocol")
-        operation = OPERATIONS[protocol].get(spec["operation"])
+        api = protocols.api(protocol, spec["operation"])
+        operation = protocols.operations(protocol).get(spec["operation"])
         if operation is None:
-            known = ", ".join(OPERATIONS[protocol])
+            known = ", ".join(protocols.operations(protocol))
             raise UsageError(f"unknown {protocol} operation {spec['operation']!r} (known: {known})")
         # model_of names another target.models entry (per protocol), e.g. restricted_denied
         capability = str(spec.get("model_of") or operation.capability)
@@ -125,22 +74,15 @@ def build_request(spec: Mapping[str, Any], target: Target) -> BuiltRequest:
         path = target.paths[protocol] + operation.path.replace("{model}", str(model))
         if operation.body is not None:
             json_body = dict(operation.body)
-            if protocol != "gemini":
+            if api.model_in_body:
                 json_body["model"] = model
             if isinstance(spec.get("body"), Mapping):
                 json_body.update(spec["body"])
             elif "body" in spec:
                 json_body = spec["body"]
         if stream_flag:
-            if protocol == "gemini":
-                path = path.replace(":generateContent", ":streamGenerateContent")
-                if stream_flag != "array":
-                    query.setdefault("alt", "sse")
-                stream = "array" if stream_flag == "array" else "sse"
-            else:
-                if isinstance(json_body, dict):
-                    json_body["stream"] = True
-                stream = "sse"
+            stream = "array" if stream_flag == "array" else "sse"
+            path = api.stream_request(path, json_body, query, stream)
     else:
         method = spec.get("method", "GET")
         path = str(spec["path"])
@@ -246,10 +188,14 @@ def _apply_auth(
         if secret is None:
             raise UsageError(f"the target provides no key of kind {kind!r}")
     style = spec.get("auth", "default")
+    home = protocols.primary(protocol)
     if style == "default":
-        style = DEFAULT_AUTH.get(protocol or "openai", "bearer")
-    if protocol == "anthropic" or style == "x-api-key":
-        headers.setdefault("anthropic-version", ANTHROPIC_VERSION)
+        style = home.default_auth
+    # the protocol's own version headers, and those of the API whose credential form is used
+    # (x-api-key goes with anthropic-version wherever it is sent)
+    for api in (home, *(a for a in protocols.APIS if a.primary and a.default_auth == style)):
+        for name, value in api.version_headers.items():
+            headers.setdefault(name, value)
     if style == "none" or (secret is None and not str(style).startswith("raw:")):
         return None
     if style == "bearer":
