@@ -16,7 +16,7 @@ import httpx
 import pytest
 from support import DEFAULT, bearer, claude, goog
 
-from gateprobe.checks.envelope import ANTHROPIC_ERROR_TYPES as ANTHROPIC_TYPES
+from gateprobe.protocols.anthropic import ANTHROPIC_ERROR_TYPES as ANTHROPIC_TYPES
 from gateprobe.mock import MockServer
 
 PATHS = {
