@@ -1,10 +1,13 @@
-"""Locust users, one per protocol, on FastHttpUser (geventhttpclient).
+"""Locust users on FastHttpUser (geventhttpclient): one class per entry of the request mix.
 
-Each user builds its request once with the same protocol layer as the conformance suites
-(``gateprobe.protocol.build_request`` with the target profile), then sends it over and over:
-closed loop (the next when the last ended, after the think time) or open loop (at the slots
-of the process's ``Pacer``). The body is read as it arrives, each read stamped with
-``time.perf_counter()`` and handed to a ``RequestTimer`` (see ``metrics.py``).
+``user_class_for`` makes a concrete ``LLMUser`` class of each entry of the profile's mix
+(named after the entry, weighted as it says); the entry's (protocol, operation) decide the
+request it builds and how its answer is read. Each user builds its request once with the
+same protocol layer as the conformance suites (``gateprobe.request.build_request`` with
+the target profile), then sends it over and over: closed loop (the next when the last
+ended, after the think time) or open loop (at the slots of the process's ``Pacer``). The
+body is read as it arrives, each read stamped with ``time.perf_counter()`` and handed to a
+``RequestTimer`` (see ``metrics.py``).
 
 Imported only inside Locust processes (it imports locust, which patches the standard
 library with gevent).
@@ -27,19 +30,21 @@ from locust.exception import CatchResponseError, StopUser
 from gateprobe.load.framing import ChunkTemplate, ElementTemplate
 from gateprobe.load.metrics import RequestTimer
 from gateprobe.load.profile import RequestSpec
-from gateprobe.protocol import build_request
+from gateprobe.request import build_request
 
-__all__ = [
-    "AnthropicMessagesUser",
-    "GeminiUser",
-    "LLMUser",
-    "OpenAIChatUser",
-    "OpenAIEmbeddingsUser",
-    "OpenAIResponsesUser",
-    "TotalTimeout",
-    "read_some",
-    "user_class_for",
-]
+__all__ = ["OPERATIONS", "LLMUser", "TotalTimeout", "read_some", "user_class_for"]
+
+# the (protocol, operation) pairs a load run sends (the profile schema allows these)
+OPERATIONS = frozenset(
+    {
+        ("openai", "chat"),
+        ("openai", "responses"),
+        ("openai", "embeddings"),
+        ("anthropic", "chat"),
+        ("gemini", "chat"),
+    }
+)
+
 
 ERROR_BODY_BYTES = 300
 # Read past what the record keeps, and masked before the cut: a key quoted across the cut
@@ -79,7 +84,7 @@ def read_some(raw: Any) -> bytes:
 
 
 class LLMUser(FastHttpUser):
-    """Sends one request of the profile's mix; subclasses fix the protocol.
+    """Sends one request of the profile's mix (``spec``, set by ``user_class_for``).
 
     The request goes through the user's geventhttpclient connection pool (FastHttpUser's
     timeouts, TLS settings and pool), not through ``FastHttpSession.request``: that wrapper
@@ -90,7 +95,6 @@ class LLMUser(FastHttpUser):
     """
 
     abstract = True
-    protocol: ClassVar[str] = "openai"
     spec: ClassVar[RequestSpec]
     runtime: ClassVar[Any] = None  # gateprobe.load.runtime.Runtime, set by the locustfile
     network_timeout = 120.0
@@ -256,47 +260,19 @@ class LLMUser(FastHttpUser):
         self._add(record, wall, raw, None)
 
 
-class OpenAIChatUser(LLMUser):
-    abstract = True
-    protocol = "openai"
-
-
-class OpenAIResponsesUser(LLMUser):
-    abstract = True
-    protocol = "openai"
-
-
-class OpenAIEmbeddingsUser(LLMUser):
-    abstract = True
-    protocol = "openai"
-
-
-class AnthropicMessagesUser(LLMUser):
-    abstract = True
-    protocol = "anthropic"
-
-
-class GeminiUser(LLMUser):
-    abstract = True
-    protocol = "gemini"
-
-
-_BASES: dict[tuple[str, str], type[LLMUser]] = {
-    ("openai", "chat"): OpenAIChatUser,
-    ("openai", "responses"): OpenAIResponsesUser,
-    ("openai", "embeddings"): OpenAIEmbeddingsUser,
-    ("anthropic", "chat"): AnthropicMessagesUser,
-    ("gemini", "chat"): GeminiUser,
-}
-
-
 def user_class_for(spec: RequestSpec, host: str, runtime: Any) -> type[LLMUser]:
-    """A concrete user class for one entry of the mix, weighted as the profile says."""
-    base = _BASES[(spec.protocol, spec.operation)]
+    """A concrete user class for one entry of the mix, weighted as the profile says.
+
+    Named after the entry (Locust shows the class names; its request rows are named by the
+    entry's name, which the users give each request). The entry's (protocol, operation)
+    decide the request ``on_start`` builds and how ``RequestTimer`` reads its answer.
+    """
+    if (spec.protocol, spec.operation) not in OPERATIONS:
+        raise ValueError(f"no load user sends {spec.protocol} {spec.operation}")
     class_name = "".join(ch if ch.isalnum() else "_" for ch in spec.name)
     return type(
         class_name,
-        (base,),
+        (LLMUser,),
         {
             "abstract": False,
             "spec": spec,
