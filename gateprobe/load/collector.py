@@ -4,13 +4,14 @@ to the master.
 Locust's own request rows stay the real requests: each call fires one request event (its
 response time is the end-to-end time of the whole body, not Locust's time-to-headers for
 streams). The LLM figures go to rows of request type ``LLM`` named ``TTFT [µs] <name>``,
-``ITL [µs] ...``, ``TPOT [µs] ...``, ``TTST [µs] ...``: they are logged into those rows'
-entries directly, never through ``RequestStats.log_request``, so they are not added to
-Locust's "Aggregated" row and neither its request count nor its failure ratio is inflated.
-Values are microseconds (Locust prints whole numbers) bucketed to 4 significant digits
-instead of Locust's 2, so an ITL of 20.34 ms shows as 20340, not 20000. The TTFT row's
-"average size" is the mean output tokens per request; the ITL row's requests/s is the rate
-of token gaps (about the output tokens per second).
+``ITL [µs] ...``, ``TPOT [µs] ...``, ``TTST [µs] ...`` (the metrics of ``record.METRICS``
+with a ``row``): they are logged into those rows' entries directly, never through
+``RequestStats.log_request``, so they are not added to Locust's "Aggregated" row and
+neither its request count nor its failure ratio is inflated. Values are microseconds
+(Locust prints whole numbers) bucketed to 4 significant digits instead of Locust's 2, so an
+ITL of 20.34 ms shows as 20340, not 20000. A row's "average size" is its metric's
+``row_size`` per request (the TTFT row's: output tokens); the ITL row's requests/s is the
+rate of token gaps (about the output tokens per second).
 
 Distributed runs: a worker queues its records and ships them with every stats report
 (``report_to_master``) and, when its users stop, the rest in one ``gateprobe_records``
@@ -30,16 +31,19 @@ import logging
 import threading
 import time
 from collections import deque
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import IO, Any
+from typing import IO
 
 from locust.stats import RequestStats, StatsEntry
+
+from gateprobe.load.record import METRICS, METRICS_BY_NAME, Metric, RequestRecord
 
 __all__ = [
     "LLM_METRICS",
     "LLM_TYPE",
     "PENDING_BATCH",
+    "ROW_METRICS",
     "Collector",
     "FineStatsEntry",
     "LLMRows",
@@ -49,17 +53,19 @@ __all__ = [
 try:  # per-request records are written at the request rate
     from orjson import dumps as _orjson_dumps
 
-    def _dumps(record: Mapping[str, Any]) -> str:
+    def _dumps(record: RequestRecord) -> str:
         return _orjson_dumps(record).decode()
 
 except ImportError:  # pragma: no cover - orjson is a dependency
 
-    def _dumps(record: Mapping[str, Any]) -> str:
+    def _dumps(record: RequestRecord) -> str:
         return json.dumps(record, separators=(",", ":"))
 
 
 LLM_TYPE = "LLM"
-LLM_METRICS = (("ttft_ms", "TTFT"), ("ttst_ms", "TTST"), ("tpot_ms", "TPOT"))
+# the metrics with a row in Locust's table, and their labels: (record key, label)
+ROW_METRICS: tuple[Metric, ...] = tuple(metric for metric in METRICS if metric.row)
+LLM_METRICS = tuple((metric.name, metric.label) for metric in ROW_METRICS)
 PENDING_BATCH = 256  # records of this process buffered before one write to requests.jsonl
 logger = logging.getLogger("gateprobe.load")
 
@@ -120,34 +126,41 @@ class FineStatsEntry(StatsEntry):
             histogram[value if value < 10_000 else _bucket(value)] += 1
 
 
+_Size = Callable[[RequestRecord], float | None] | None
+
+
 class LLMRows:
-    """The four LLM rows of one request name, logged together: one clock read and no
-    per-row method calls per request (Locust's ``StatsEntry.log`` bookkeeping, inlined)."""
+    """The LLM rows of one request name (``ROW_METRICS``), logged together: one clock read
+    and no per-row method calls per request (Locust's ``StatsEntry.log`` bookkeeping,
+    inlined)."""
 
     def __init__(self, stats: RequestStats, name: str) -> None:
         self.entries = stats.entries  # replaced by RequestStats.clear_all(): look up again
-        self.ttft = _entry(stats, llm_row_name("TTFT", name))
-        self.ttst = _entry(stats, llm_row_name("TTST", name))
-        self.tpot = _entry(stats, llm_row_name("TPOT", name))
-        self.itl = _entry(stats, llm_row_name("ITL", name))
+        self.one: list[tuple[Callable[[RequestRecord], float | None], _Size, FineStatsEntry]] = []
+        self.many: list[tuple[Callable[[RequestRecord], Sequence[float]], FineStatsEntry]] = []
+        for metric in ROW_METRICS:
+            entry = _entry(stats, llm_row_name(metric.label, name))
+            size = METRICS_BY_NAME[metric.row_size].read if metric.row_size else None
+            if metric.many is not None:
+                self.many.append((metric.many, entry))
+            elif metric.read is not None:
+                self.one.append((metric.read, size, entry))
 
-    def log(self, record: Mapping[str, Any]) -> None:
+    def log(self, record: RequestRecord) -> None:
         now = time.time()
         second = int(now)
-        ttft, ttst, tpot = record.get("ttft_ms"), record.get("ttst_ms"), record.get("tpot_ms")
-        if ttft is not None:
-            tokens = int(record.get("output_tokens") or 0)
-            _log_values(self.ttft, now, second, (round(ttft * 1000),), tokens)
-        if ttst is not None:
-            _log_values(self.ttst, now, second, (round(ttst * 1000),), 0)
-        if tpot is not None:
-            _log_values(self.tpot, now, second, (round(tpot * 1000),), 0)
-        gaps = record.get("itl_ms")
-        if gaps:
-            # the gaps of events that came in one read are 0: counted, not converted
-            zeros = gaps.count(0.0)
-            values = [round(gap * 1000) for gap in gaps if gap] if zeros < len(gaps) else []
-            _log_values(self.itl, now, second, values, 0, zeros)
+        for read, size, entry in self.one:
+            value = read(record)
+            if value is not None:
+                length = int(size(record) or 0) if size is not None else 0
+                _log_values(entry, now, second, (round(value * 1000),), length)
+        for many, entry in self.many:
+            gaps = many(record)
+            if gaps:
+                # the gaps of events that came in one read are 0: counted, not converted
+                zeros = gaps.count(0.0)
+                values = [round(gap * 1000) for gap in gaps if gap] if zeros < len(gaps) else []
+                _log_values(entry, now, second, values, 0, zeros)
 
 
 def _entry(stats: RequestStats, name: str) -> FineStatsEntry:
@@ -213,8 +226,8 @@ class Collector:
         self.received = 0  # records written to requests.jsonl (master or local)
         self.by_worker: dict[str, int] = {}
         self.interrupted = False  # the run was interrupted: in-flight records say so
-        self._queue: list[dict[str, Any]] = []
-        self._pending: list[dict[str, Any]] = []  # this process's own, not yet written
+        self._queue: list[RequestRecord] = []
+        self._pending: list[RequestRecord] = []  # this process's own, not yet written
         self._rows: dict[str, LLMRows] = {}
         self._file: IO[str] | None = None
         self._lock = threading.Lock()
@@ -222,7 +235,7 @@ class Collector:
         self.recent: deque[tuple[float, bool, float | None, list[float], int]] = deque(maxlen=20000)
 
     # -- in the process whose users made the request ------------------------------------
-    def add(self, record: dict[str, Any], stats: RequestStats) -> None:
+    def add(self, record: RequestRecord, stats: RequestStats) -> None:
         self.made += 1
         if self.interrupted and record.get("unfinished"):
             record["interrupted"] = True
@@ -247,7 +260,7 @@ class Collector:
             rows = self._rows[name] = LLMRows(stats, name)
         return rows
 
-    def drain(self) -> list[dict[str, Any]]:
+    def drain(self) -> list[RequestRecord]:
         """The queued records, for a worker's next message to the master."""
         out, self._queue = self._queue, []
         self.sent += len(out)
@@ -260,7 +273,7 @@ class Collector:
             if self._file is None:
                 self._file = (self.report_dir / "requests.jsonl").open("w", encoding="utf-8")
 
-    def store(self, records: list[dict[str, Any]], *, source: str) -> None:
+    def store(self, records: list[RequestRecord], *, source: str) -> None:
         if not records:
             return
         with self._lock:

@@ -22,9 +22,10 @@ stamped when its last byte arrived. Definitions (all from the moment the request
                        ``message_start``, Gemini's ``usageMetadata``, a plain body's usage)
     chunks             output-carrying events (visible + reasoning)
 
-A request succeeds when the status is 2xx, the stream ends with its protocol's terminator
-(``[DONE]``, ``message_stop``, ``response.completed``, a Gemini ``finishReason`` or closed
-array) and no in-band error arrived. Otherwise ``error_class`` says why: ``http_<status>``,
+The figures are a ``record.TimedRecord``. A request succeeds when the status is 2xx, the
+stream ends with its protocol's terminator (``[DONE]``, ``message_stop``,
+``response.completed``, a Gemini ``finishReason`` or closed array) and no in-band error
+arrived. Otherwise ``error_class`` says why: ``http_<status>``,
 ``connection``, ``in_band_error``, ``truncated``, ``bad_stream``.
 """
 
@@ -51,6 +52,7 @@ from gateprobe.load.framing import (
     SSESplitter,
     plain_openai_frames,
 )
+from gateprobe.load.record import TimedRecord
 
 __all__ = ["RequestTimer"]
 
@@ -251,7 +253,7 @@ class RequestTimer:
         if delta.done:
             self.done = True
 
-    def finish(self, end: float, status: int) -> dict[str, Any]:
+    def finish(self, end: float, status: int) -> TimedRecord:
         """The per-request figures (milliseconds), with success judged as the module says."""
         error_class: str | None = None
         error = self.error
@@ -289,7 +291,7 @@ class RequestTimer:
 
     def _record(
         self, end: float, status: int, error_class: str | None, error: str | None
-    ) -> dict[str, Any]:
+    ) -> TimedRecord:
         ms = 1000.0
         times = self.visible_times
         streamed = self.stream is not None

@@ -38,6 +38,7 @@ from locust.runners import STATE_INIT, STATE_RUNNING, STATE_SPAWNING, MasterRunn
 from gateprobe.load.collector import Collector
 from gateprobe.load.pacing import BEHIND_MS, Pacer
 from gateprobe.load.progress import format_progress
+from gateprobe.load.record import RequestRecord
 from gateprobe.load.settings import RunSettings
 from gateprobe.load.slo import is_slo_key
 from gateprobe.load.summary import build_summary, percentile, read_records
@@ -168,8 +169,9 @@ class Runtime:
             runner.send_message("gateprobe_records", {"records": records, "final": True})
 
     # -- records ------------------------------------------------------------------------------
-    def add(self, record: dict[str, Any]) -> None:
-        """A finished request from one of this process's users."""
+    def add(self, record: RequestRecord) -> None:
+        """A finished request from one of this process's users (its ``warmup`` and ``worker``
+        are set here)."""
         # whether the window was open when the request was recorded, not when it ended:
         # its request event fired just before, in this greenlet, so Locust's table agrees
         record["warmup"] = self.window.opened is None

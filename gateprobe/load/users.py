@@ -7,7 +7,8 @@ same protocol layer as the conformance suites (``gateprobe.request.build_request
 the target profile), then sends it over and over: closed loop (the next when the last
 ended, after the think time) or open loop (at the slots of the process's ``Pacer``). The
 body is read as it arrives, each read stamped with ``time.perf_counter()`` and handed to a
-``RequestTimer`` (see ``metrics.py``).
+``RequestTimer`` (see ``metrics.py``), whose figures become the request's
+``record.RequestRecord``.
 
 Imported only inside Locust processes (it imports locust, which patches the standard
 library with gevent).
@@ -18,7 +19,7 @@ from __future__ import annotations
 import json
 import re
 import time
-from typing import Any, ClassVar
+from typing import Any, ClassVar, cast
 
 import gevent
 from gevent import GreenletExit
@@ -30,6 +31,7 @@ from locust.exception import CatchResponseError, StopUser
 from gateprobe.load.framing import ChunkTemplate, ElementTemplate
 from gateprobe.load.metrics import RequestTimer
 from gateprobe.load.profile import RequestSpec
+from gateprobe.load.record import RequestRecord
 from gateprobe.request import build_request
 
 __all__ = ["OPERATIONS", "LLMUser", "TotalTimeout", "read_some", "user_class_for"]
@@ -44,7 +46,6 @@ OPERATIONS = frozenset(
         ("gemini", "chat"),
     }
 )
-
 
 ERROR_BODY_BYTES = 300
 # Read past what the record keeps, and masked before the cut: a key quoted across the cut
@@ -187,7 +188,8 @@ class LLMUser(FastHttpUser):
             if raw is not None and (failure is not None or not raw.message_complete):
                 raw.release()  # a broken connection is not handed back to the pool
         end = time.perf_counter()
-        record = timer.finish(end, status)
+        # the user's and the runtime's keys are set by _add and Runtime.add
+        record = cast(RequestRecord, timer.finish(end, status))
         self._template = timer.template or self._template
         if failure is not None:
             record["ok"] = False
@@ -219,30 +221,28 @@ class LLMUser(FastHttpUser):
         )
         self._add(record, wall, raw, lag)
 
-    def _add(self, record: dict[str, Any], wall: float, raw: Any, lag: float | None) -> None:
-        record.update(
-            name=self.spec.name,
-            protocol=self.spec.protocol,
-            operation=self.spec.operation,
-            stream=self._stream,
-            start=round(wall, 6),
-            request_id=raw.get(self._request_id_header) if raw is not None else None,
-            schedule_lag_ms=round(lag, 3) if lag is not None else None,
-        )
+    def _add(self, record: RequestRecord, wall: float, raw: Any, lag: float | None) -> None:
+        spec = self.spec
+        record["name"] = spec.name
+        record["protocol"] = spec.protocol
+        record["operation"] = spec.operation
+        record["stream"] = self._stream
+        record["start"] = round(wall, 6)
+        record["request_id"] = raw.get(self._request_id_header) if raw is not None else None
+        record["schedule_lag_ms"] = round(lag, 3) if lag is not None else None
         self.runtime.add(record)
 
-    def _after_window(self, record: dict[str, Any], wall: float, raw: Any) -> None:
+    def _after_window(self, record: RequestRecord, wall: float, raw: Any) -> None:
         """A request that ended after the measured window closed, while the run stopped its
         users (they run again while Locust waits for each to stop): in flight when the
         window closed, so unfinished for the run, and never in Locust's table."""
         late_ms = (time.time() - float(self.runtime.window.closed)) * 1000.0
         answer = f"; its answer: {record['error']}" if record.get("error") else ""
-        record.update(
-            ok=False,
-            unfinished=True,
-            error_class="unfinished",
-            error=f"in flight when the measured window closed (it ended {late_ms:.0f} ms after)"
-            + answer,
+        record["ok"] = False
+        record["unfinished"] = True
+        record["error_class"] = "unfinished"
+        record["error"] = (
+            f"in flight when the measured window closed (it ended {late_ms:.0f} ms after)" + answer
         )
         # no schedule lag, as for the other unfinished ones: the lag counts measured sends
         self._add(record, wall, raw, None)
@@ -250,12 +250,13 @@ class LLMUser(FastHttpUser):
     def _unfinished(self, timer: RequestTimer, wall: float, raw: Any) -> None:
         """A request still in flight when the run stopped its user: recorded apart (neither
         ok nor failed, never in Locust's table), so a hang shows in the summary."""
-        record = timer.finish(time.perf_counter(), int(raw.status_code) if raw is not None else 0)
-        record.update(
-            ok=False,
-            unfinished=True,
-            error_class="unfinished",
-            error=f"still in flight after {record['e2e_ms'] / 1000:.1f} s when the run ended",
+        status = int(raw.status_code) if raw is not None else 0
+        record = cast(RequestRecord, timer.finish(time.perf_counter(), status))
+        record["ok"] = False
+        record["unfinished"] = True
+        record["error_class"] = "unfinished"
+        record["error"] = (
+            f"still in flight after {record['e2e_ms'] / 1000:.1f} s when the run ended"
         )
         self._add(record, wall, raw, None)
 
