@@ -35,6 +35,7 @@ from gateprobe.errors import UsageError
 from gateprobe.load.mock_process import MockProcess, child_process_options
 from gateprobe.load.profile import load_profile
 from gateprobe.load.progress import format_progress
+from gateprobe.load.record import METRICS
 from gateprobe.load.settings import ENV, new_run_id, profile_keys
 from gateprobe.provision import MOCK_TARGET
 
@@ -298,6 +299,9 @@ def _fmt(value: Any, unit: str = "") -> str:
     return f"{value:.2f}{unit}" if isinstance(value, float) else f"{value}{unit}"
 
 
+_TABLE = tuple(metric.name for metric in METRICS if metric.table)
+
+
 def format_summary(summary: Mapping[str, Any], code: int) -> str:
     requests = summary["requests"]
     throughput = summary["throughput"]
@@ -315,13 +319,13 @@ def format_summary(summary: Mapping[str, Any], code: int) -> str:
         f"throughput: {_fmt(throughput['requests_per_s'])} req/s, "
         f"{_fmt(throughput['output_tokens_per_s'])} output tok/s "
         f"(peak {throughput['peak_output_tokens_per_s']}/s), "
+        f"{_fmt(throughput.get('input_tokens_per_s'))} input tok/s, "
         f"concurrency {_fmt(throughput['observed_concurrency'])}, "
         f"goodput {_fmt(summary['goodput']['fraction'])}",
         f"{'metric':<18}{'count':>8}{'p50':>10}{'p90':>10}{'p95':>10}{'p99':>10}{'p99.9':>10}"
         f"{'mean':>10}",
     ]
-    for name in ("ttft_ms", "ttst_ms", "itl_ms", "tpot_ms", "e2e_ms", "reasoning_ttft_ms",
-                 "output_tokens", "chunks", "schedule_lag_ms"):  # fmt: skip
+    for name in _TABLE:
         stats = metrics.get(name) or {}
         if not stats.get("count"):
             continue

@@ -2,8 +2,11 @@
 
     ttft.png         TTFT distribution (histogram, p50/p99 marked)
     itl.png          inter-token gap distribution
-    over_time.png    requests/s and output tokens/s per second; TTFT and end-to-end p50/p99
-                     per 5 s window
+    over_time.png    requests/s and output (and input) tokens/s per second; TTFT and
+                     end-to-end p50/p99 per 5 s window
+
+Which metrics are drawn, and how, is ``record.METRICS``' say (``plot``, ``over_time``,
+``total``).
 
 ``python -m gateprobe.load.plots reports/load/<run-id>`` redraws them (e.g. after a
 standalone ``locust -f`` run).
@@ -13,13 +16,16 @@ from __future__ import annotations
 
 import sys
 from collections import defaultdict
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from gateprobe.load.record import METRICS, RequestRecord
 from gateprobe.load.summary import measured_records, percentile
 
 __all__ = ["plot_run"]
+
+_TOKEN_COLORS = ("#228833", "#aa3377", "#66ccee")
 
 
 def plot_run(report_dir: Path) -> list[Path]:
@@ -37,21 +43,22 @@ def plot_run(report_dir: Path) -> list[Path]:
         return []
     ok = [r for r in records if r.get("ok")]
     written: list[Path] = []
-    ttft = sorted(r["ttft_ms"] for r in ok if r.get("ttft_ms") is not None)
-    gaps = sorted(g for r in ok for g in r.get("itl_ms") or ())
-    for values, name, title in (
-        (ttft, "ttft.png", "Time to first token"),
-        (gaps, "itl.png", "Inter-token latency (every gap)"),
-    ):
+    for metric in METRICS:
+        if metric.plot is None:
+            continue
+        values = sorted(metric.samples(ok))
+        name, title = f"{metric.slo}.png", metric.plot
         if not values:
             continue
         figure, axis = plt.subplots(figsize=(8, 4.5))
         axis.hist(values, bins=min(100, max(10, len(values) // 20)), color="#4477aa")
         for q, style in ((50, "--"), (99, ":")):
             mark = percentile(values, q)
-            axis.axvline(mark, color="#cc3311", linestyle=style, label=f"p{q} {mark:.2f} ms")
+            axis.axvline(
+                mark, color="#cc3311", linestyle=style, label=f"p{q} {mark:.2f} {metric.unit}"
+            )
         axis.set_title(f"{title} ({len(values)} samples)")
-        axis.set_xlabel("ms")
+        axis.set_xlabel(metric.unit)
         axis.set_ylabel("count")
         axis.legend()
         figure.tight_layout()
@@ -63,20 +70,24 @@ def plot_run(report_dir: Path) -> list[Path]:
     return written
 
 
-def _over_time(plt: Any, records: Sequence[Mapping[str, Any]], path: Path) -> Path:
+def _over_time(plt: Any, records: Sequence[RequestRecord], path: Path) -> Path:
     origin = min(float(r["start"]) for r in records)
-    per_second: dict[int, list[int]] = defaultdict(lambda: [0, 0, 0])  # ok, failed, tokens
-    windows: dict[int, tuple[list[float], list[float]]] = defaultdict(lambda: ([], []))
+    totals = [metric for metric in METRICS if metric.total]
+    lines = [metric for metric in METRICS if metric.over_time]
+    # ok, failed, then each total's sum
+    per_second: dict[int, list[int]] = defaultdict(lambda: [0] * (2 + len(totals)))
+    # each over_time metric's values
+    windows: dict[int, list[list[float]]] = defaultdict(lambda: [[] for _ in lines])
     for record in records:
         end = float(record["start"]) + float(record["e2e_ms"]) / 1000.0 - origin
         bucket = per_second[int(end)]
         if record.get("ok"):
             bucket[0] += 1
-            bucket[2] += int(record.get("output_tokens") or 0)
-            ttfts, e2es = windows[int(end // 5) * 5]
-            if record.get("ttft_ms") is not None:
-                ttfts.append(float(record["ttft_ms"]))
-            e2es.append(float(record["e2e_ms"]))
+            for index, metric in enumerate(totals, 2):
+                bucket[index] += metric.sum((record,))
+            window = windows[int(end // 5) * 5]
+            for values, metric in zip(window, lines, strict=True):
+                values.extend(metric.samples((record,)))
         else:
             bucket[1] += 1
     seconds = sorted(per_second)
@@ -87,14 +98,22 @@ def _over_time(plt: Any, records: Sequence[Mapping[str, Any]], path: Path) -> Pa
     )
     top.set_ylabel("requests/s")
     tokens = top.twinx()
-    tokens.plot(seconds, [per_second[s][2] for s in seconds], color="#228833", alpha=0.6)
-    tokens.set_ylabel("output tokens/s", color="#228833")
+    for index, metric in enumerate(totals):
+        tokens.plot(
+            seconds,
+            [per_second[s][2 + index] for s in seconds],
+            color=_TOKEN_COLORS[index % len(_TOKEN_COLORS)],
+            alpha=0.6,
+            label=f"{metric.name.replace('_', ' ')}/s",
+        )
+    tokens.set_ylabel("tokens/s", color=_TOKEN_COLORS[0])
     tokens.set_ylim(bottom=0)
+    tokens.legend(loc="upper right")
     top.set_ylim(bottom=0)
     top.legend(loc="upper left")
     top.set_title("Throughput and latency over time")
     starts = sorted(windows)
-    for index, label in ((0, "TTFT"), (1, "e2e")):
+    for index, label in enumerate(metric.label for metric in lines):
         xs = [s for s in starts if windows[s][index]]
         for q, style in ((50, "-"), (99, ":")):
             ys = [percentile(sorted(windows[s][index]), q) for s in xs]

@@ -1,6 +1,7 @@
 """SLO thresholds for load runs: parsing ``key=value``, merging, judging a summary.
 
-Keys (all numbers; latencies in milliseconds):
+Keys (all numbers; latencies in milliseconds), from ``record.METRICS`` and the run's own
+figures (``RUN_KEYS``):
 
     <metric>_<stat>_ms         upper bound; metric ttft | ttst | itl | tpot | e2e,
                                stat p50 | p90 | p95 | p99 | p999 | mean
@@ -17,33 +18,65 @@ Precedence: the target profile's ``slo`` < the load profile's ``slo`` < ``--slo`
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal, NamedTuple
 
 from gateprobe.errors import UsageError
+from gateprobe.load.record import METRICS, SLO_STATS, Metric
 
 __all__ = [
     "GOODPUT_CRITERIA",
+    "GOODPUT_METRICS",
+    "RUN_KEYS",
     "SloResult",
     "evaluate",
     "is_slo_key",
     "parse_slo_options",
 ]
 
-_LATENCY = re.compile(r"^(ttft|ttst|itl|tpot|e2e)_(p50|p90|p95|p99|p999|mean)_ms$")
-_STAT_NAME = {"p999": "p99.9"}
-GOODPUT_CRITERIA = {
-    "goodput_ttft_ms": "ttft_ms",
-    "goodput_tpot_ms": "tpot_ms",
-    "goodput_e2e_ms": "e2e_ms",
+
+class RunKey(NamedTuple):
+    """An SLO on one of the run's own figures: ``summary[section][field]``."""
+
+    section: str
+    field: str
+    label: str
+    bound: Literal["upper", "lower"]
+
+
+RUN_KEYS = {
+    "error_ratio": RunKey("requests", "error_ratio", "error ratio", "upper"),
+    "min_requests_per_s": RunKey("throughput", "requests_per_s", "requests/s", "lower"),
+    "goodput_fraction": RunKey("goodput", "fraction", "goodput fraction", "lower"),
 }
-_OTHER = {"error_ratio", "min_output_tokens_per_s", "min_requests_per_s", "goodput_fraction"}
+# <metric>_<stat>_ms: (the metric, the statistic of its distribution)
+_LATENCY_KEYS: dict[str, tuple[Metric, str]] = {
+    f"{metric.slo}_{stat}_ms": (metric, name)
+    for metric in METRICS
+    if metric.slo and metric.latency
+    for stat, name in SLO_STATS.items()
+}
+# min_<metric>_per_s: a lower bound on a token count's rate over the window
+_RATE_KEYS = {metric.rate_key: metric for metric in METRICS if metric.rate_slo}
+GOODPUT_METRICS: dict[str, Metric] = {
+    metric.goodput_key: metric for metric in METRICS if metric.goodput_key is not None
+}
+GOODPUT_CRITERIA = {key: metric.name for key, metric in GOODPUT_METRICS.items()}
+_STEMS = "|".join(metric.slo for metric in METRICS if metric.slo and metric.latency)
+_KNOWN = ", ".join(
+    [
+        f"<{_STEMS}>_<{'|'.join(SLO_STATS)}>_ms",
+        "error_ratio",
+        *_RATE_KEYS,
+        *(key for key in RUN_KEYS if key != "error_ratio"),
+        *GOODPUT_METRICS,
+    ]
+)
 
 
 def is_slo_key(key: str) -> bool:
-    return bool(_LATENCY.match(key)) or key in _OTHER or key in GOODPUT_CRITERIA
+    return key in _LATENCY_KEYS or key in _RATE_KEYS or key in RUN_KEYS or key in GOODPUT_METRICS
 
 
 def parse_slo_options(options: Iterable[str]) -> dict[str, float]:
@@ -55,12 +88,7 @@ def parse_slo_options(options: Iterable[str]) -> dict[str, float]:
         if not sep:
             raise UsageError(f"--slo {item!r}: expected key=value (e.g. ttft_p99_ms=500)")
         if not is_slo_key(key):
-            raise UsageError(
-                f"--slo {item!r}: unknown key {key!r} (known: <ttft|ttst|itl|tpot|e2e>_"
-                "<p50|p90|p95|p99|p999|mean>_ms, error_ratio, min_output_tokens_per_s, "
-                "min_requests_per_s, goodput_fraction, goodput_ttft_ms, goodput_tpot_ms, "
-                "goodput_e2e_ms)"
-            )
+            raise UsageError(f"--slo {item!r}: unknown key {key!r} (known: {_KNOWN})")
         try:
             number = float(value)
         except ValueError:
@@ -97,28 +125,26 @@ def evaluate(thresholds: Mapping[str, float], summary: Mapping[str, Any]) -> lis
     """
     results: list[SloResult] = []
     metrics: Mapping[str, Any] = summary.get("metrics", {})
-    totals: Mapping[str, Any] = summary.get("requests", {})
     throughput: Mapping[str, Any] = summary.get("throughput", {})
     for key in sorted(thresholds):
         threshold = float(thresholds[key])
-        match = _LATENCY.match(key)
         actual: float | None
-        if match:
-            metric, stat = match.group(1), _STAT_NAME.get(match.group(2), match.group(2))
-            actual = (metrics.get(f"{metric}_ms") or {}).get(stat)
-            results.append(_upper(key, threshold, actual, f"{metric.upper()} {stat}", "ms"))
-        elif key == "error_ratio":
-            actual = totals.get("error_ratio")
-            results.append(_upper(key, threshold, actual, "error ratio", ""))
-        elif key == "min_output_tokens_per_s":
-            actual = throughput.get("output_tokens_per_s")
-            results.append(_lower(key, threshold, actual, "output tokens/s"))
-        elif key == "min_requests_per_s":
-            actual = throughput.get("requests_per_s")
-            results.append(_lower(key, threshold, actual, "requests/s"))
-        elif key == "goodput_fraction":
-            actual = (summary.get("goodput") or {}).get("fraction")
-            results.append(_lower(key, threshold, actual, "goodput fraction"))
+        latency = _LATENCY_KEYS.get(key)
+        rate = _RATE_KEYS.get(key)
+        run = RUN_KEYS.get(key)
+        if latency is not None:
+            metric, stat = latency
+            actual = (metrics.get(metric.name) or {}).get(stat)
+            results.append(_upper(key, threshold, actual, f"{metric.label} {stat}", metric.unit))
+        elif rate is not None:
+            actual = throughput.get(f"{rate.name}_per_s")
+            results.append(_lower(key, threshold, actual, f"{rate.name.replace('_', ' ')}/s"))
+        elif run is not None:
+            actual = (summary.get(run.section) or {}).get(run.field)
+            if run.bound == "upper":
+                results.append(_upper(key, threshold, actual, run.label, ""))
+            else:
+                results.append(_lower(key, threshold, actual, run.label))
     return results
 
 

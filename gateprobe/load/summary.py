@@ -6,6 +6,10 @@ made during the warmup are excluded, and failed requests add to the error counts
 the latency distributions (a 401 in 2 ms is not a fast answer). Requests still in flight
 when the run ended (``unfinished`` records) are counted apart: neither ok nor failed.
 
+The figures come from ``record.METRICS``: a distribution of each in ``metrics``; the token
+counts (``total``) summed in ``throughput`` (a total, per second over the window, and the
+peak second); the ``by_request`` metrics and totals per request name.
+
 An interrupted run (Ctrl-C, SIGTERM) is summarized from what ran, with ``"interrupted":
 true``; its SLO results are computed for information but give no verdict (``passed`` is
 null): a partial run says nothing about whether the target meets them.
@@ -20,7 +24,8 @@ from collections.abc import Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from gateprobe.load.slo import GOODPUT_CRITERIA, evaluate
+from gateprobe.load.record import METRICS, RequestRecord
+from gateprobe.load.slo import GOODPUT_METRICS, evaluate
 
 __all__ = [
     "PERCENTILES",
@@ -32,7 +37,8 @@ __all__ = [
 ]
 
 PERCENTILES = (50.0, 90.0, 95.0, 99.0, 99.9)
-LATENCIES = ("ttft_ms", "ttst_ms", "tpot_ms", "e2e_ms", "reasoning_ttft_ms", "schedule_lag_ms")
+TOTALS = tuple(metric for metric in METRICS if metric.total)
+BY_REQUEST = tuple(metric for metric in METRICS if metric.by_request)
 
 
 def percentile(ordered: Sequence[float], q: float) -> float:
@@ -61,37 +67,60 @@ def distribution(values: Iterable[float]) -> dict[str, float | int]:
     return out
 
 
-def read_records(path: Path) -> Iterator[dict[str, Any]]:
+def read_records(path: Path) -> Iterator[RequestRecord]:
     if not path.is_file():
         return
     with path.open(encoding="utf-8") as handle:
         for line in handle:
             if line.strip():
-                yield json.loads(line)
+                record: RequestRecord = json.loads(line)
+                yield record
 
 
-def measured_records(path: Path) -> Iterator[dict[str, Any]]:
+def measured_records(path: Path) -> Iterator[RequestRecord]:
     """The records the summary measures: neither in the warmup nor cut by the run's end."""
     for record in read_records(path):
         if not record.get("warmup") and not record.get("unfinished"):
             yield record
 
 
-def _good(record: Mapping[str, Any], criteria: Mapping[str, float]) -> bool:
+def _good(record: RequestRecord, criteria: Mapping[str, float]) -> bool:
     if not record.get("ok"):
         return False
-    for key, field in GOODPUT_CRITERIA.items():
+    for key, metric in GOODPUT_METRICS.items():
         limit = criteria.get(key)
         if limit is None:
             continue
-        value = record.get(field)
+        value = metric.read(record) if metric.read is not None else None
         if value is None or value > limit:
             return False
     return True
 
 
+def _totals(
+    records: Sequence[RequestRecord], ends: Sequence[float], window: float
+) -> dict[str, Any]:
+    """Each token count's total over the succeeded ``records``, per second over the window,
+    and in the peak second (credited at each request's end: the peak a run sustained)."""
+    out: dict[str, Any] = {}
+    for metric in TOTALS:
+        read = metric.read
+        assert read is not None
+        total = 0
+        per_second: Counter[int] = Counter()
+        for record, end in zip(records, ends, strict=True):
+            if record.get("ok"):
+                count = int(read(record) or 0)
+                total += count
+                per_second[int(end)] += count
+        out[metric.name] = total
+        out[f"{metric.name}_per_s"] = round(total / window, 3) if window > 0 else None
+        out[f"peak_{metric.name}_per_s"] = max(per_second.values()) if per_second else 0
+    return out
+
+
 def build_summary(
-    records: Iterable[Mapping[str, Any]],
+    records: Iterable[RequestRecord],
     *,
     slo: Mapping[str, float] | None = None,
     context: Mapping[str, Any] | None = None,
@@ -101,8 +130,8 @@ def build_summary(
     copied in first, so computed sections win over it. ``interrupted``: the run was cut
     short, so no SLO verdict."""
     slo = dict(slo or {})
-    measured: list[Mapping[str, Any]] = []
-    unfinished: list[Mapping[str, Any]] = []  # still in flight when the run ended
+    measured: list[RequestRecord] = []
+    unfinished: list[RequestRecord] = []  # still in flight when the run ended
     warmup = 0
     for record in records:
         if record.get("unfinished"):
@@ -120,29 +149,10 @@ def build_summary(
         window = float(given["wall_s"])
     else:  # records alone: their span
         window = (max(ends) - min(starts)) if measured else 0.0
-    out_tokens = sum(int(r.get("output_tokens") or 0) for r in ok)
-    in_tokens = sum(int(r.get("input_tokens") or 0) for r in ok)
-    metrics: dict[str, Any] = {}
-    for name in LATENCIES:
-        metrics[name] = distribution(r[name] for r in ok if r.get(name) is not None)
-    metrics["itl_ms"] = distribution(gap for r in ok for gap in r.get("itl_ms") or ())
-    metrics["output_tokens"] = distribution(
-        r["output_tokens"] for r in ok if r.get("output_tokens") is not None
-    )
-    metrics["chunks"] = distribution(r["chunks"] for r in ok if r.get("stream"))
-    metrics["tokens_per_chunk"] = distribution(
-        r["output_tokens"] / r["chunks"]
-        for r in ok
-        if r.get("stream") and r.get("chunks") and r.get("output_tokens") is not None
-    )
-    # per-second output tokens, credited at each request's end: the peak a run sustained
-    per_second: Counter[int] = Counter()
-    for record, end in zip(measured, ends, strict=True):
-        if record.get("ok"):
-            per_second[int(end)] += int(record.get("output_tokens") or 0)
-    criteria = {k: v for k, v in slo.items() if k in GOODPUT_CRITERIA}
+    metrics = {metric.name: distribution(metric.samples(ok)) for metric in METRICS}
+    criteria = {k: v for k, v in slo.items() if k in GOODPUT_METRICS}
     good = sum(1 for r in measured if _good(r, criteria))
-    by_name: dict[str, list[Mapping[str, Any]]] = defaultdict(list)
+    by_name: dict[str, list[RequestRecord]] = defaultdict(list)
     for record in measured:
         by_name[str(record.get("name"))].append(record)
     summary: dict[str, Any] = dict(context or {})
@@ -168,10 +178,8 @@ def build_summary(
     summary["throughput"] = {
         "window_s": round(window, 3),
         "requests_per_s": round(len(ok) / window, 3) if window > 0 else None,
-        "output_tokens_per_s": round(out_tokens / window, 3) if window > 0 else None,
-        "input_tokens": in_tokens,
-        "output_tokens": out_tokens,
-        "peak_output_tokens_per_s": max(per_second.values()) if per_second else 0,
+        # output_tokens, output_tokens_per_s, peak_output_tokens_per_s; input_tokens, ...
+        **_totals(measured, ends, window),
         # Little's law: mean requests in flight over the window
         "observed_concurrency": (
             round(math.fsum(float(r["e2e_ms"]) for r in measured) / 1000.0 / window, 3)
@@ -186,18 +194,7 @@ def build_summary(
         "requests_per_s": round(good / window, 3) if window > 0 else None,
     }
     summary["metrics"] = metrics
-    summary["by_request"] = {
-        name: {
-            "measured": len(group),
-            "failed": sum(1 for r in group if not r.get("ok")),
-            "ttft_ms": distribution(
-                r["ttft_ms"] for r in group if r.get("ok") and r.get("ttft_ms") is not None
-            ),
-            "itl_ms": distribution(g for r in group if r.get("ok") for g in r.get("itl_ms") or ()),
-            "e2e_ms": distribution(r["e2e_ms"] for r in group if r.get("ok")),
-        }
-        for name, group in sorted(by_name.items())
-    }
+    summary["by_request"] = {name: _by_request(group) for name, group in sorted(by_name.items())}
     summary["workers"] = dict(
         sorted(Counter(str(r.get("worker", "local")) for r in measured).items())
     )
@@ -210,3 +207,13 @@ def build_summary(
     if interrupted:
         summary["slo"]["partial"] = True  # results of what ran, for information only
     return summary
+
+
+def _by_request(group: Sequence[RequestRecord]) -> dict[str, Any]:
+    ok = [r for r in group if r.get("ok")]
+    out: dict[str, Any] = {"measured": len(group), "failed": len(group) - len(ok)}
+    for metric in BY_REQUEST:
+        out[metric.name] = distribution(metric.samples(ok))
+    for metric in TOTALS:
+        out[metric.name] = metric.sum(ok)
+    return out
