@@ -14,6 +14,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+from gateprobe import protocols
 from gateprobe._files import load_documents, validate_document
 from gateprobe._resources import resource_dir
 from gateprobe.errors import UsageError
@@ -74,14 +75,12 @@ class RequestSpec:
 
     def spec(self) -> dict[str, Any]:
         body = dict(self.body)
-        if (
-            self.stream is True
-            and self.protocol == "openai"
-            and self.operation == "chat"
-            and "stream_options" not in body
-        ):
-            # Server-counted output tokens instead of an estimate (see metrics.py).
-            body["stream_options"] = {"include_usage": True}
+        if self.stream is True:
+            # Server-counted output tokens instead of an estimate (see metrics.py), where
+            # the API sends them only when asked (OpenAI chat's stream_options)
+            api = protocols.api(self.protocol, self.operation)
+            for name, value in api.stream_usage_request.items():
+                body.setdefault(name, value)
         out: dict[str, Any] = {
             "protocol": self.protocol,
             "operation": self.operation,
@@ -231,14 +230,16 @@ def load_profile(name_or_path: str | Path) -> LoadProfile:
                 line=doc.line_of(f"{where}.stream"),
                 field=f"{where}.stream",
             )
-        if item["operation"] != "chat" and item["protocol"] != "openai":
+        known = protocols.operations(item["protocol"])
+        if item["operation"] not in known:
             raise UsageError(
-                f"{item['operation']} is an OpenAI operation",
+                f"{item['operation']} is not an operation of {item['protocol']} "
+                f"(its operations: {', '.join(known)})",
                 file=source,
                 line=doc.line_of(f"{where}.operation"),
                 field=f"{where}.operation",
             )
-        if stream == "array" and item["protocol"] != "gemini":
+        if stream == "array" and "array" not in protocols.primary(item["protocol"]).stream_modes:
             raise UsageError(
                 "only Gemini streams a JSON array",
                 file=source,

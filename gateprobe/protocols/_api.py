@@ -212,6 +212,9 @@ class Api:
     # mean; None: the meaning every protocol shares (gateprobe/capabilities.py)
     features: Mapping[str, str | None] = {}
     # --- streams
+    stream_modes: tuple[str, ...] = ("sse",)  # sse, and array for a JSON-array stream
+    # what a streamed request adds to be told its usage (OpenAI chat sends none unasked)
+    stream_usage_request: Mapping[str, Any] = {}
     stream_schema: str = ""  # the schema every stream event must match
     terminator: str | None = None  # the data of a terminator event ("[DONE]")
     # bytes every visible-output event carries, for the load generator's fast framing

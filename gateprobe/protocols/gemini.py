@@ -120,6 +120,7 @@ class Gemini(Api):
         "chat.json": None,
         "chat.thinking": None,
     }
+    stream_modes = ("sse", "array")
     stream_schema = "gemini/generate_content_response"
     output_marker = b'"text"'
     in_band_error = "an element with error"

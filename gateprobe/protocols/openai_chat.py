@@ -295,6 +295,7 @@ class OpenAIChat(Api):
         "images": "serves POST /v1/images/generations",
         "rerank": "serves POST /v1/rerank",
     }
+    stream_usage_request = {"stream_options": {"include_usage": True}}
     stream_schema = "openai/chat.completion.chunk"
     terminator = DONE
     output_marker = b'"content"'
