@@ -15,8 +15,8 @@ import pytest
 
 from gateprobe._redact import Redactor, mask_headers, mask_secret
 from gateprobe.http import Exchange, RequestRecord
-from gateprobe.request import BuiltRequest
 from gateprobe.report.masking import outcome_redactor
+from gateprobe.request import BuiltRequest
 from gateprobe.runner import Outcome, StepRecord
 from gateprobe.scenario import Step
 from gateprobe.target import Target, load_target

@@ -14,12 +14,12 @@ from __future__ import annotations
 import re
 from typing import Any, NamedTuple
 
-from gateprobe.load.classify import VISIBLE, classify_event, loads
+from gateprobe import protocols
+from gateprobe.protocols import VISIBLE, Api, loads
 from gateprobe.sse import JsonArrayParser, SSEParser
 
 __all__ = [
     "AROUND_TEMPLATE_BYTES",
-    "TEXT_KEYS",
     "ArraySplitter",
     "ChunkTemplate",
     "Element",
@@ -31,16 +31,11 @@ __all__ = [
 # OpenAI chat: decoding the frames around a run of template frames beats counting them
 # (plain_openai_frames) up to this size
 AROUND_TEMPLATE_BYTES = 2048
-# the key before the text of a plain output event, per (protocol, operation) with a template
-TEXT_KEYS = {
-    ("openai", "chat"): b'"content"',
-    ("openai", "responses"): b'"delta"',
-    ("anthropic", "chat"): b'"text"',
-    ("gemini", "chat"): b'"text"',
-}
-# a key's non-empty text value, spaced or not (the real Gemini API spaces its JSON)
+# a key's non-empty text value, spaced or not (the real Gemini API spaces its JSON); the key
+# before the text of a plain output event is each API's ``output_marker``
 _TEXT_MARKERS = {
-    key: re.compile(re.escape(key) + rb'[ \t]*:[ \t]*"(?!")') for key in set(TEXT_KEYS.values())
+    key: re.compile(re.escape(key) + rb'[ \t]*:[ \t]*"(?!")')
+    for key in {api.output_marker for api in protocols.APIS if api.output_marker is not None}
 }
 # in a template's suffix, the values that may change: numbers, and ids and random padding
 _SUFFIX_HOLES = re.compile(
@@ -221,10 +216,10 @@ class ChunkTemplate:
         )
 
     @classmethod
-    def learn(cls, block: bytes, protocol: str, operation: str) -> ChunkTemplate | None:
+    def learn(cls, block: bytes, api: Api) -> ChunkTemplate | None:
         """The template of the block's first frame with visible text only (no reasoning,
         usage or error; decoded to check), or None."""
-        key = TEXT_KEYS.get((protocol, operation))
+        key = api.output_marker
         if key is None:
             return None
         # the first non-empty text (not a role or start event), spaced or not (Gemini)
@@ -241,7 +236,7 @@ class ChunkTemplate:
         frames = SSESplitter.frames(frame)
         if len(frames) != 1 or frame.count(key) != 1:
             return None
-        delta = classify_event(protocol, operation, frames[0][0], frames[0][1])
+        delta = api.classify_data(frames[0][0], frames[0][1])
         usage = (
             delta.output_tokens is not None
             or delta.reasoning_tokens is not None

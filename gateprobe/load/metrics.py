@@ -34,17 +34,9 @@ from __future__ import annotations
 import itertools
 from typing import Any
 
-from gateprobe.load.classify import (
-    VISIBLE,
-    Delta,
-    classify_body,
-    classify_event,
-    classify_object,
-    loads,
-)
+from gateprobe import protocols
 from gateprobe.load.framing import (
     AROUND_TEMPLATE_BYTES,
-    TEXT_KEYS,
     ArraySplitter,
     ChunkTemplate,
     Element,
@@ -53,6 +45,7 @@ from gateprobe.load.framing import (
     plain_openai_frames,
 )
 from gateprobe.load.record import TimedRecord
+from gateprobe.protocols import VISIBLE, Delta, loads
 
 __all__ = ["RequestTimer"]
 
@@ -84,8 +77,11 @@ class RequestTimer:
         self.done = False
         self.bytes = 0
         self._sse = SSESplitter() if stream == "sse" else None
-        self._openai_chat = protocol == "openai" and operation == "chat"
-        self._templated = (protocol, operation) in TEXT_KEYS  # see ChunkTemplate
+        # resolved once: every event of the stream is the API's to classify
+        self._api = api = protocols.api(protocol, operation)
+        self._classify = api.classify_data
+        self._counts_plain = api.plain_frames_countable  # see plain_openai_frames
+        self._templated = api.output_marker is not None  # see ChunkTemplate
         self._chunk_template: ChunkTemplate | None = None
         self._earlier = template if isinstance(template, ChunkTemplate) else None
         self._array = (
@@ -107,7 +103,7 @@ class RequestTimer:
                     return
                 complete = SSESplitter.frames(complete)
             for event, data in complete:
-                self._apply(classify_event(self.protocol, self.operation, event, data), time)
+                self._apply(self._classify(event, data), time)
         elif self._array is not None:
             self._apply_elements(self._array.feed(chunk, time), time)
         else:
@@ -136,7 +132,7 @@ class RequestTimer:
             if end < len(complete):
                 self._decode(complete[end:], time)
             return
-        if not self._openai_chat:
+        if not self._counts_plain:
             self._decode(complete, time)
             return
         at = complete.find(b'"usage":{')
@@ -164,12 +160,12 @@ class RequestTimer:
         if template is None:
             earlier = self._earlier
             template = (earlier.recall(block) if earlier is not None else None) or (
-                ChunkTemplate.learn(block, self.protocol, self.operation)
+                ChunkTemplate.learn(block, self._api)
             )
             if template is None:
                 return None
             self._chunk_template = template
-        span = template.span(block, AROUND_TEMPLATE_BYTES if self._openai_chat else None)
+        span = template.span(block, AROUND_TEMPLATE_BYTES if self._counts_plain else None)
         if span is None:
             return None
         first, end, visible = span
@@ -187,7 +183,7 @@ class RequestTimer:
         return self._chunk_template
 
     def _apply_elements(self, elements: list[Element], time: float) -> None:
-        protocol, operation = self.protocol, self.operation
+        api = self._api
         usage_from: Element | None = None  # the last counted element, when its usage is
         for element in elements:
             if element.counted:
@@ -196,9 +192,9 @@ class RequestTimer:
                 usage_from = element
                 continue
             if element.json_text is not None:  # from the complete parser
-                delta = classify_event(protocol, operation, None, element.json_text)
+                delta = api.classify_data(None, element.json_text)
             else:
-                delta = classify_object(protocol, operation, None, element.value)
+                delta = api.classify_value(None, element.value)
                 self._learn_element(element, delta)
             self._apply(delta, time)
             if (
@@ -211,7 +207,7 @@ class RequestTimer:
             self._usage_of_value(loads(usage_from.raw))
 
     def _learn_element(self, element: Element, delta: Delta) -> None:
-        array, key = self._array, TEXT_KEYS.get((self.protocol, self.operation))
+        array, key = self._array, self._api.output_marker
         if array is None or array.template is not None or element.raw is None or key is None:
             return
         if delta._replace(output_tokens=None, reasoning_tokens=None, input_tokens=None) == VISIBLE:
@@ -223,7 +219,7 @@ class RequestTimer:
             self._usage_of_value(loads(data), event)
 
     def _usage_of_value(self, value: Any, event: str | None = None) -> None:
-        delta = classify_object(self.protocol, self.operation, event, value)
+        delta = self._api.classify_value(event, value)
         if delta.output_tokens is not None:
             self.output_tokens = delta.output_tokens
         if delta.reasoning_tokens is not None:
@@ -233,7 +229,7 @@ class RequestTimer:
 
     def _decode(self, block: bytes, time: float) -> None:
         for event, data in SSESplitter.frames(block):
-            self._apply(classify_event(self.protocol, self.operation, event, data), time)
+            self._apply(self._classify(event, data), time)
 
     def _apply(self, delta: Delta, time: float) -> None:
         if delta.visible:
@@ -262,7 +258,7 @@ class RequestTimer:
         elif self._sse is not None:
             events, leftover = self._sse.close(end)
             for event, data in events:
-                self._apply(classify_event(self.protocol, self.operation, event, data), end)
+                self._apply(self._classify(event, data), end)
             error = self.error
             if error is not None:
                 error_class = "in_band_error"
@@ -281,7 +277,7 @@ class RequestTimer:
                 error_class = "truncated" if "not closed" in problem else "bad_stream"
                 error = problem
         else:
-            delta = classify_body(self.protocol, self.operation, b"".join(self._body))
+            delta = self._api.classify_answer(self.operation, b"".join(self._body))
             if delta.error is not None:
                 error_class, error = "bad_stream", delta.error
             else:

@@ -26,6 +26,7 @@ from urllib.parse import urlsplit
 from gateprobe.protocols._api import (
     DONE,
     NOTHING,
+    TERMINATED,
     VISIBLE,
     Answer,
     Api,
@@ -37,6 +38,7 @@ from gateprobe.protocols._api import (
     decoded,
     fail,
     json_object,
+    loads,
 )
 from gateprobe.protocols.anthropic import ANTHROPIC
 from gateprobe.protocols.gemini import GEMINI
@@ -49,6 +51,7 @@ __all__ = [
     "NOTHING",
     "PROMPT",
     "PROTOCOLS",
+    "TERMINATED",
     "VISIBLE",
     "Answer",
     "Api",
@@ -64,6 +67,7 @@ __all__ = [
     "decoded",
     "fail",
     "json_object",
+    "loads",
     "operations",
     "primary",
     "protocol_of_operation",

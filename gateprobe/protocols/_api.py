@@ -13,7 +13,7 @@ imports nothing of the checks, the runner or the load generator.
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
@@ -23,6 +23,7 @@ from gateprobe.sse import ArrayElement, SSEEvent
 __all__ = [
     "DONE",
     "NOTHING",
+    "TERMINATED",
     "VISIBLE",
     "Answer",
     "Api",
@@ -37,8 +38,15 @@ __all__ = [
     "error_message",
     "fail",
     "json_object",
+    "loads",
     "parsed_arguments",
 ]
+
+loads: Callable[[bytes | bytearray | str], Any]
+try:  # a C JSON parser: the load generator decodes the events that need it with it
+    from orjson import loads
+except ImportError:  # pragma: no cover - orjson is a dependency; json is the fallback
+    from json import loads
 
 DONE = "[DONE]"  # OpenAI chat's terminator, as a Payload's data
 
@@ -73,6 +81,7 @@ class Delta(NamedTuple):
 
 NOTHING = Delta()
 VISIBLE = Delta(visible=True)
+TERMINATED = Delta(done=True)
 
 
 @dataclass(frozen=True)
@@ -191,6 +200,9 @@ def dig(body: Any, *path: str | int) -> Any:
     return body
 
 
+_DONE_BYTES = DONE.encode()
+
+
 class Api:
     """One wire API. Subclasses fill in the class attributes and override the readers.
 
@@ -217,8 +229,11 @@ class Api:
     stream_usage_request: Mapping[str, Any] = {}
     stream_schema: str = ""  # the schema every stream event must match
     terminator: str | None = None  # the data of a terminator event ("[DONE]")
-    # bytes every visible-output event carries, for the load generator's fast framing
-    output_marker: bytes = b'"text"'
+    # the key before the text of a plain visible-output event, for the load generator's fast
+    # framing (gateprobe/load/framing.py: ChunkTemplate); None: every event is decoded
+    output_marker: bytes | None = b'"text"'
+    # a block of plain text chunks can be counted without decoding (plain_openai_frames)
+    plain_frames_countable: bool = False
     in_band_error: str = ""  # how this API frames an error in a stream, as a user reads it
     in_band_error_required: bool = True  # False: the API defines none (a warning only)
 
@@ -276,6 +291,30 @@ class Api:
     def classify(self, event: str | None, obj: dict[str, Any]) -> Delta:
         """What one decoded stream event carried."""
         raise NotImplementedError
+
+    def classify_data(self, event: str | None, data: str | bytes) -> Delta:
+        """What one SSE event's data (or one Gemini array element) carried."""
+        if self.terminator is not None and data.strip() in (self.terminator, _DONE_BYTES):
+            return TERMINATED
+        try:
+            obj = loads(data)
+        except ValueError:
+            return Delta(error=f"event data is not JSON: {data[:80]!r}")
+        return self.classify(event, obj) if isinstance(obj, dict) else NOTHING
+
+    def classify_value(self, event: str | None, obj: Any) -> Delta:
+        """``classify_data`` for data already decoded."""
+        return self.classify(event, obj) if isinstance(obj, dict) else NOTHING
+
+    def classify_answer(self, operation: str, body: bytes) -> Delta:
+        """Tokens of a plain answer's body (embeddings: input tokens only)."""
+        try:
+            obj = loads(body)
+        except ValueError:
+            return Delta(error="the body is not JSON")
+        if not isinstance(obj, dict):
+            return Delta(error="the body is not a JSON object")
+        return self.classify_body(obj, operation)
 
     def classify_body(self, obj: dict[str, Any], operation: str) -> Delta:
         """Tokens of a plain answer."""

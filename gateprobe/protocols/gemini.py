@@ -223,7 +223,9 @@ class Gemini(Api):
                     visible = True
             if candidate.get("finishReason"):
                 done = True
-        usage = obj.get("usageMetadata") or {}
+        usage = obj.get("usageMetadata")
+        if not usage:  # most chunks: no usage to read
+            return Delta(visible, reasoning, done=done)
         out = as_int(usage.get("candidatesTokenCount"))
         thoughts = as_int(usage.get("thoughtsTokenCount"))
         if out is not None and thoughts:

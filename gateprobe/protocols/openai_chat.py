@@ -299,6 +299,7 @@ class OpenAIChat(Api):
     stream_schema = "openai/chat.completion.chunk"
     terminator = DONE
     output_marker = b'"content"'
+    plain_frames_countable = True
     in_band_error = 'data: {"error": …}'
 
     def claims_path(self, path: str) -> bool:

@@ -10,6 +10,7 @@ import random
 
 import pytest
 
+from gateprobe import protocols
 from gateprobe.load.classify import classify_event
 from gateprobe.load.framing import ChunkTemplate, ElementTemplate
 from gateprobe.load.metrics import RequestTimer
@@ -25,7 +26,9 @@ def frame(ident: str, created: int, content: str, *, model: str = "m", index: in
 
 
 def learned() -> ChunkTemplate:
-    template = ChunkTemplate.learn(frame("chatcmpl-1", 1700000000, "a") * 3, "openai", "chat")
+    template = ChunkTemplate.learn(
+        frame("chatcmpl-1", 1700000000, "a") * 3, protocols.api("openai", "chat")
+    )
     assert template is not None
     return template
 

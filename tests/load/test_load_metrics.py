@@ -6,6 +6,7 @@ import itertools
 import json
 import random
 import time
+from typing import Any
 
 import httpx
 import pytest
@@ -249,7 +250,7 @@ def test_templates_recalled_across_streams_agree_with_the_complete_parser(
     learned: list[bytes] = []
     learn = ChunkTemplate.learn.__func__  # type: ignore[attr-defined]
 
-    def counting_learn(cls: type[ChunkTemplate], block: bytes, *args: str) -> object:
+    def counting_learn(cls: type[ChunkTemplate], block: bytes, *args: Any) -> object:
         template = learn(cls, block, *args)
         if template is not None:
             learned.append(template.prefix)

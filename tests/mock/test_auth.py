@@ -12,8 +12,8 @@ import httpx
 import pytest
 from support import ADMIN, DEFAULT, SECRETS, bearer, claude, goog
 
-from gateprobe.protocols.anthropic import ANTHROPIC_ERROR_TYPES as ANTHROPIC_TYPES
 from gateprobe.mock import MockServer
+from gateprobe.protocols.anthropic import ANTHROPIC_ERROR_TYPES as ANTHROPIC_TYPES
 
 PATHS = {
     "openai": "/v1/chat/completions",

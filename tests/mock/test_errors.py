@@ -16,8 +16,8 @@ import httpx
 import pytest
 from support import DEFAULT, bearer, claude, goog
 
-from gateprobe.protocols.anthropic import ANTHROPIC_ERROR_TYPES as ANTHROPIC_TYPES
 from gateprobe.mock import MockServer
+from gateprobe.protocols.anthropic import ANTHROPIC_ERROR_TYPES as ANTHROPIC_TYPES
 
 PATHS = {
     "openai": "/v1/chat/completions",
