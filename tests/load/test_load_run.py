@@ -34,6 +34,20 @@ def run_dir(root: Path) -> Path:
     return found
 
 
+def starved(summary: dict[str, Any]) -> bool:
+    """The run says why its latencies are long: the generator's loop stood still, or the
+    bundled mock (the target here) was saturated. On a machine busier than two cores can
+    carry, the figures grow and these warnings are the product's promise."""
+    return any(
+        w.startswith(("measured ", "the bundled mock was the bottleneck"))
+        for w in summary["warnings"]
+    )
+
+
+def behind_warning(summary: dict[str, Any]) -> bool:
+    return any(w.startswith("the generator fell behind") for w in summary["warnings"])
+
+
 def records(path: Path) -> list[dict[str, Any]]:
     return [json.loads(line) for line in (path / "requests.jsonl").read_text().splitlines()]
 
@@ -54,14 +68,21 @@ def test_a_short_run_matches_the_mocks_delays_and_counts(tmp_path: Path) -> None
     )
     assert progress, result.stdout + result.stderr
     rate, ttft, itl = (float(v) for v in progress[-1])
-    assert rate > 0 and 195 <= ttft <= 260 and 19 <= itl <= 26
     out = run_dir(tmp_path)
     summary = json.loads((out / "summary.json").read_text())
     metrics = summary["metrics"]
-    # the mock waits 200 ms before the first token and 20 ms before each next one
-    assert 199.0 <= metrics["ttft_ms"]["p50"] <= 230.0
-    assert 19.0 <= metrics["itl_ms"]["p50"] <= 25.0
-    assert 19.0 <= metrics["tpot_ms"]["p50"] <= 25.0
+    # the mock waits 200 ms before the first token and 20 ms before each next one; a starved
+    # machine can only make them longer, and then the run must say so
+    assert rate > 0 and ttft >= 195 and itl >= 19
+    assert (ttft <= 260 and itl <= 26) or starved(summary), (ttft, itl, summary["warnings"])
+    assert metrics["ttft_ms"]["p50"] >= 199.0 and metrics["itl_ms"]["p50"] >= 19.0
+    assert metrics["tpot_ms"]["p50"] >= 19.0
+    within = (
+        metrics["ttft_ms"]["p50"] <= 230.0
+        and metrics["itl_ms"]["p50"] <= 25.0
+        and metrics["tpot_ms"]["p50"] <= 25.0
+    )
+    assert within or starved(summary), (metrics, summary["warnings"])
     tokens = metrics["output_tokens"]["p50"]
     assert metrics["e2e_ms"]["p50"] >= 200 + 20 * (tokens - 1)
     assert metrics["ttst_ms"]["p50"] - metrics["ttft_ms"]["p50"] >= 19.0
@@ -134,7 +155,8 @@ def test_open_loop_poisson_arrivals_hold_the_rate(tmp_path: Path) -> None:
     ]
     late = sum(1 for r in measured_records if r["schedule_lag_ms"] > 10.0)
     fraction = summary["throughput"]["behind_schedule_fraction"]
-    assert fraction == round(late / len(measured_records), 6) and fraction < 0.3
+    assert fraction == round(late / len(measured_records), 6)
+    assert fraction < 0.3 or (behind_warning(summary) and starved(summary)), summary["warnings"]
 
 
 def test_a_bad_profile_is_a_usage_error_before_anything_starts(tmp_path: Path) -> None:
