@@ -28,6 +28,7 @@ from typing import Any
 from gateprobe.mock import catalog
 from gateprobe.mock.admin import PREFIX as ADMIN_PREFIX
 from gateprobe.mock.admin import handle_admin
+from gateprobe.mock.admission import authenticate
 from gateprobe.mock.asgi import (
     BodyTooLarge,
     Receive,
@@ -39,9 +40,10 @@ from gateprobe.mock.asgi import (
     read_body,
     send_bytes,
 )
+from gateprobe.mock.call_types import RequestContext, Writer
 from gateprobe.mock.config import MockConfig
 from gateprobe.mock.errors import GatewayError, envelope
-from gateprobe.mock.pipeline import Writer, authenticate, run_call
+from gateprobe.mock.pipeline import run_call
 from gateprobe.mock.protocols.anthropic import MessagesWriter
 from gateprobe.mock.protocols.gemini import GeminiWriter
 from gateprobe.mock.protocols.openai_chat import ChatWriter
@@ -54,7 +56,7 @@ __all__ = ["MockGateway"]
 
 logger = logging.getLogger("gateprobe.mock")
 
-Handler = Callable[[Request, str, Send, Receive, "str | None", dict[str, Any]], Awaitable[None]]
+Handler = Callable[[RequestContext], Awaitable[None]]
 
 
 @dataclass(frozen=True)
@@ -220,7 +222,8 @@ class MockGateway:
             if route.reads_body:
                 body = await read_body(scope, receive, state.config.max_body_bytes)
             request = Request(scope, body)
-            await route.handler(request, request_id, tracked_send, receive, path_model, log)
+            ctx = RequestContext(request, request_id, tracked_send, receive, path_model, log)
+            await route.handler(ctx)
         except BodyTooLarge:
             too_large = GatewayError(
                 413,
@@ -306,29 +309,15 @@ class MockGateway:
     def _call(self, writer: Writer) -> Handler:
         state = self.state
 
-        def handler(
-            request: Request,
-            request_id: str,
-            send: Send,
-            receive: Receive,
-            path_model: str | None,
-            log: dict[str, Any],
-        ) -> Awaitable[None]:
+        def handler(ctx: RequestContext) -> Awaitable[None]:
             # hands back run_call's coroutine: no extra coroutine per request
-            return run_call(state, writer, request, request_id, send, receive, path_model, log)
+            return run_call(state, writer, ctx)
 
         return handler
 
-    async def _models(
-        self,
-        request: Request,
-        request_id: str,
-        send: Send,
-        receive: Receive,
-        path_model: str | None,
-        log: dict[str, Any],
-    ) -> None:
+    async def _models(self, ctx: RequestContext) -> None:
         state = self.state
+        request, request_id, send, log = ctx.request, ctx.request_id, ctx.send, ctx.log
         gemini = (
             request.path.startswith(self._gemini_prefixes()) if self._gemini_prefixes() else False
         ) or self._gemini_v1_models(request.path, request.scope["headers"])
@@ -342,6 +331,7 @@ class MockGateway:
             key.config.variant if key else None, key.config.models if key else None
         )
         listed = state.listed(visible, protocol)
+        path_model = ctx.path_model
         if path_model is None:
             body = (
                 catalog.gemini_list(listed)
@@ -370,26 +360,11 @@ class MockGateway:
         body = catalog.gemini_model(found) if gemini else catalog.openai_model(found)
         await self._json(send, request_id, body, protocol)
 
-    async def _status(
-        self,
-        request: Request,
-        request_id: str,
-        send: Send,
-        receive: Receive,
-        path_model: str | None,
-        log: dict[str, Any],
-    ) -> None:
-        await self._json(send, request_id, catalog.status(self.state, request))
+    async def _status(self, ctx: RequestContext) -> None:
+        await self._json(ctx.send, ctx.request_id, catalog.status(self.state, ctx.request))
 
-    async def _billing(
-        self,
-        request: Request,
-        request_id: str,
-        send: Send,
-        receive: Receive,
-        path_model: str | None,
-        log: dict[str, Any],
-    ) -> None:
+    async def _billing(self, ctx: RequestContext) -> None:
+        request, request_id, send, log = ctx.request, ctx.request_id, ctx.send, ctx.log
         key, _ = authenticate(self.state, request, "openai")
         log["key"] = key.name if key else None
         if request.path.endswith("/subscription"):
@@ -398,15 +373,8 @@ class MockGateway:
             body = catalog.billing_usage(self.state, key)
         await self._json(send, request_id, body)
 
-    async def _token_usage(
-        self,
-        request: Request,
-        request_id: str,
-        send: Send,
-        receive: Receive,
-        path_model: str | None,
-        log: dict[str, Any],
-    ) -> None:
+    async def _token_usage(self, ctx: RequestContext) -> None:
+        request, request_id, send, log = ctx.request, ctx.request_id, ctx.send, ctx.log
         try:
             body = catalog.token_usage(self.state, request)
         except GatewayError as error:
@@ -423,15 +391,8 @@ class MockGateway:
         log["key"] = body["data"]["name"]
         await self._json(send, request_id, body)
 
-    async def _admin(
-        self,
-        request: Request,
-        request_id: str,
-        send: Send,
-        receive: Receive,
-        path_model: str | None,
-        log: dict[str, Any],
-    ) -> None:
+    async def _admin(self, ctx: RequestContext) -> None:
+        request, request_id, send = ctx.request, ctx.request_id, ctx.send
         if request.path.startswith(ADMIN_PREFIX + "images/") and request.method == "GET":
             name = request.path[len(ADMIN_PREFIX + "images/") :].removesuffix(".png")
             try:

@@ -20,15 +20,13 @@ settles each attempt it made.
 from __future__ import annotations
 
 import hashlib
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
+from gateprobe.mock.call_types import Call
 from gateprobe.mock.config import ChannelConfig
 from gateprobe.mock.errors import GatewayError
 from gateprobe.mock.ledger import InsufficientQuota
 from gateprobe.mock.state import MockState
-
-if TYPE_CHECKING:
-    from gateprobe.mock.pipeline import Call
 
 __all__ = ["RETRY_STATUS", "attempt_upstream", "charge_failed_attempts"]
 

@@ -24,7 +24,7 @@ import pytest
 from support import ADMIN, DEFAULT, SECRETS
 
 from gateprobe.mock import MockServer
-from gateprobe.mock.pipeline import cost_of
+from gateprobe.mock.settle import cost_of
 from gateprobe.mock.upstream import prompt_tokens
 
 PROTOCOLS = ("openai", "anthropic", "gemini")

@@ -3,14 +3,12 @@
 from __future__ import annotations
 
 import json
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
+from gateprobe.mock.call_types import Call, Spec
 from gateprobe.mock.errors import GatewayError
 from gateprobe.mock.state import MockState
-
-if TYPE_CHECKING:  # pipeline imports the writers' helpers from here at run time
-    from gateprobe.mock.pipeline import Call, Spec
-    from gateprobe.mock.upstream import Completion
+from gateprobe.mock.upstream import Completion
 
 __all__ = [
     "WriterBase",
@@ -101,7 +99,7 @@ class WriterBase:
     """Writers read the live state, so defects switched at run time apply at once.
 
     ``cacheable``: ``parse`` reads only the body, the path model, the query string and the
-    configuration, so identical requests may share its result (see ``pipeline.Parsed``).
+    configuration, so identical requests may share its result (see ``call_types.Parsed``).
     """
 
     cacheable = True

@@ -11,8 +11,8 @@ import json
 from typing import Any
 
 from gateprobe.mock.asgi import Request
+from gateprobe.mock.call_types import Call, Frame, Spec
 from gateprobe.mock.errors import GatewayError, envelope
-from gateprobe.mock.pipeline import Call, Frame, Spec
 from gateprobe.mock.protocols.common import WriterBase, canonical, dumps, invalid, req_list
 from gateprobe.mock.upstream import Completion, GenRequest, ToolSpec
 

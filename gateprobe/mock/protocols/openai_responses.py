@@ -6,8 +6,8 @@ import base64
 from typing import Any
 
 from gateprobe.mock.asgi import Request
+from gateprobe.mock.call_types import Call, Frame, Spec
 from gateprobe.mock.errors import GatewayError
-from gateprobe.mock.pipeline import Call, Frame, Spec
 from gateprobe.mock.protocols.common import (
     WriterBase,
     canonical,
