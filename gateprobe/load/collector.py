@@ -29,7 +29,6 @@ from __future__ import annotations
 import json
 import logging
 import threading
-import time
 from collections import deque
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -38,6 +37,7 @@ from typing import IO
 from locust.stats import RequestStats, StatsEntry
 
 from gateprobe.load.record import METRICS, METRICS_BY_NAME, Metric, RequestRecord
+from gateprobe.load.window import epoch_now
 
 __all__ = [
     "LLM_METRICS",
@@ -102,7 +102,7 @@ class FineStatsEntry(StatsEntry):
 
     def log_many(self, response_times: list[int], content_length: int = 0) -> None:
         """``log`` for a batch of samples of one moment (the gaps of one request)."""
-        current_time = time.time()
+        current_time = epoch_now()
         t = int(current_time)
         if (
             self.use_response_times_cache
@@ -147,7 +147,7 @@ class LLMRows:
                 self.one.append((metric.read, size, entry))
 
     def log(self, record: RequestRecord) -> None:
-        now = time.time()
+        now = epoch_now()
         second = int(now)
         for read, size, entry in self.one:
             value = read(record)

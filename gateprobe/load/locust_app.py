@@ -26,7 +26,7 @@ from gateprobe.load.profile import LoadProfile, Shape
 from gateprobe.load.runtime import Runtime
 from gateprobe.load.settings import settings_from_env
 from gateprobe.load.users import user_class_for
-from gateprobe.load.window import STALL_INTERVAL_S, Window, asked_window, sleep_until
+from gateprobe.load.window import STALL_INTERVAL_S, Window, asked_window, epoch_now, sleep_until
 
 __all__ = ["WindowControl", "build", "shape_class_for"]
 
@@ -154,10 +154,10 @@ class WindowControl:
             # a new test, unless the master's message opening it came first (a shape
             # without warmup opens at the start, before the workers are told to spawn)
             if self.window.closed is not None:
-                self.window.start(time.time(), time.perf_counter())
+                self.window.start(epoch_now(), time.perf_counter())
             return
         self._stop_greenlets()
-        self.window.start(time.time(), time.perf_counter())
+        self.window.start(epoch_now(), time.perf_counter())
         self.runtime.warmup_end = float("inf")
         self._open_pending = False
         shape = environment.shape_class
@@ -166,7 +166,7 @@ class WindowControl:
         # the stages count from the shape's start (its first tick started the test), warmup
         # included: so does the window
         began = float(getattr(shape, "start_time", time.perf_counter()))
-        self.window.start(time.time() - (time.perf_counter() - began), began)
+        self.window.start(epoch_now() - (time.perf_counter() - began), began)
         if self.ends_run:
             self.window.ends_at = began + self.profile.run_time
         self._open_at(began + self.profile.warmup)
@@ -191,7 +191,7 @@ class WindowControl:
         self._open()
 
     def _open(self) -> None:
-        now, now_pc = time.time(), time.perf_counter()
+        now, now_pc = epoch_now(), time.perf_counter()
         self.window.open(now, now_pc)
         self.runtime.open_window(now)
         runner = self.environment.runner if self.environment is not None else None
@@ -219,9 +219,9 @@ class WindowControl:
         """A worker: the master opened the window, or closed it."""
         if (msg.data or {}).get("open"):
             self._stop_greenlets()
-            self.window.start(time.time(), time.perf_counter())
-            self.window.open(time.time(), time.perf_counter())
-            self.runtime.open_window(self.window.opened or time.time())
+            self.window.start(epoch_now(), time.perf_counter())
+            self.window.open(epoch_now(), time.perf_counter())
+            self.runtime.open_window(self.window.opened or epoch_now())
             self._watch()
         else:
             self._close()
@@ -242,14 +242,14 @@ class WindowControl:
                 # worker closes after the master's window did (told to stop, then Locust's
                 # stop() looked its caller up first), so its last gap is not
                 self._watch_tick(now_pc)
-            self.window.close(time.time(), now_pc)
+            self.window.close(epoch_now(), now_pc)
             runner = self.environment.runner if self.environment is not None else None
             if isinstance(runner, MasterRunner):
                 # before the stop messages (one connection, in order): the workers' users
                 # record nothing more as measured while the master stops them
                 runner.send_message(WINDOW_MESSAGE, {"open": False})
         elif self.window.started is not None and self.window.opened is None:
-            self.window.close(time.time(), time.perf_counter())
+            self.window.close(epoch_now(), time.perf_counter())
         self._stop_greenlets()
 
     def _stop_greenlets(self) -> None:

@@ -42,7 +42,7 @@ from gateprobe.load.record import RequestRecord
 from gateprobe.load.settings import RunSettings
 from gateprobe.load.slo import is_slo_key
 from gateprobe.load.summary import build_summary, percentile, read_records
-from gateprobe.load.window import Window
+from gateprobe.load.window import Window, epoch_now
 
 __all__ = ["EXIT_INTERRUPTED", "EXIT_SLO", "MOCK_LAG_FLOOR_MS", "Runtime"]
 
@@ -116,7 +116,7 @@ class Runtime:
 
     # -- test lifecycle ---------------------------------------------------------------------
     def _on_test_start(self, environment: Environment, **_: Any) -> None:
-        self.test_start = time.time()
+        self.test_start = epoch_now()
         runner = environment.runner
         if isinstance(runner, MasterRunner):
             # sent before the spawn messages: each worker paces its share of the rate and
@@ -179,8 +179,8 @@ class Runtime:
         if record.get("error"):
             record["error"] = self.settings.target.redactor().text(str(record["error"]))
         lag = record.get("schedule_lag_ms")
-        if lag is not None and lag > 100.0 and time.time() - self._last_behind_warning > 10.0:
-            self._last_behind_warning = time.time()
+        if lag is not None and lag > 100.0 and epoch_now() - self._last_behind_warning > 10.0:
+            self._last_behind_warning = epoch_now()
             logger.warning(
                 "open loop behind schedule by %.0f ms: every user was busy; raise --users "
                 "(the cap on requests in flight) or lower --rate",
@@ -210,7 +210,7 @@ class Runtime:
     def progress(self) -> dict[str, Any]:
         assert self.environment is not None and self.environment.runner is not None
         runner = self.environment.runner
-        now = time.time()
+        now = epoch_now()
         window = []  # the last 10 s, newest first (records are stored about in end order)
         for recent in reversed(self.collector.recent):
             if recent[0] < now - 10.0:
@@ -279,7 +279,7 @@ class Runtime:
 
     def _poll_mock_lag(self) -> None:
         since = max(self.warmup_end, float(self.mock_lag.get("_read_until", 0.0)))
-        now = time.time()
+        now = epoch_now()
         if now <= since:
             return
         lag = self._read_mock_lag(since)
@@ -414,7 +414,7 @@ class Runtime:
         }
         if self.interrupted:
             context["interruption"] = {
-                "after_s": round(time.time() - self.test_start, 1) if self.test_start else 0.0,
+                "after_s": round(epoch_now() - self.test_start, 1) if self.test_start else 0.0,
                 "run_time_s": profile.run_time,
             }
         records = read_records(settings.report_dir / "requests.jsonl")

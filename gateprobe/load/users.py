@@ -32,6 +32,7 @@ from gateprobe.load.framing import ChunkTemplate, ElementTemplate
 from gateprobe.load.metrics import RequestTimer
 from gateprobe.load.profile import RequestSpec
 from gateprobe.load.record import RequestRecord
+from gateprobe.load.window import epoch_now
 from gateprobe.request import build_request
 
 __all__ = ["OPERATIONS", "LLMUser", "TotalTimeout", "read_some", "user_class_for"]
@@ -147,7 +148,7 @@ class LLMUser(FastHttpUser):
             # the measured window closed and the run is stopping its users: sending on would
             # only make requests it cuts
             raise StopUser()
-        wall = time.time()
+        wall = epoch_now()
         start = time.perf_counter()
         lag = pacer.lag_ms(slot, start) if pacer is not None and slot is not None else None
         timer = RequestTimer(
@@ -236,7 +237,7 @@ class LLMUser(FastHttpUser):
         """A request that ended after the measured window closed, while the run stopped its
         users (they run again while Locust waits for each to stop): in flight when the
         window closed, so unfinished for the run, and never in Locust's table."""
-        late_ms = (time.time() - float(self.runtime.window.closed)) * 1000.0
+        late_ms = (epoch_now() - float(self.runtime.window.closed)) * 1000.0
         answer = f"; its answer: {record['error']}" if record.get("error") else ""
         record["ok"] = False
         record["unfinished"] = True

@@ -39,8 +39,23 @@ __all__ = [
     "Stalls",
     "Window",
     "asked_window",
+    "epoch_now",
     "sleep_until",
 ]
+
+# One timeline per process: the epoch read once, then advanced by the monotonic clock, for
+# the records' start times and the window's. A wall clock that steps during a run (NTP, or a
+# virtual machine paused and resumed: 14 s between two log lines 1 s apart by perf_counter,
+# seen on a loaded CI machine) would otherwise put a request measured inside the window
+# 13 s before it opened.
+_EPOCH_AT_START = time.time()
+_PERF_AT_START = time.perf_counter()
+
+
+def epoch_now() -> float:
+    """Epoch seconds on this process's monotonic timeline (see above)."""
+    return _EPOCH_AT_START + (time.perf_counter() - _PERF_AT_START)
+
 
 TOLERANCE = 0.01  # a window this close to what was asked is as asked
 # A healthy generator's loop answers a 50 ms timer within a few ms even at 90% CPU; one that
@@ -116,7 +131,7 @@ def _share(value: float) -> str:
 
 @dataclass
 class Window:
-    """One run's measured window. Times are pairs: epoch seconds (``time.time()``, what the
+    """One run's measured window. Times are pairs: epoch seconds (``epoch_now()``, what the
     records carry) for the report, ``perf_counter`` seconds for lengths and deadlines."""
 
     asked_s: float | None
