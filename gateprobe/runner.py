@@ -21,6 +21,7 @@ from typing import Any
 
 import httpx
 
+from gateprobe import protocols
 from gateprobe.breaker import active as hang_breaker
 from gateprobe.capabilities import describe_missing
 from gateprobe.checks import REGISTRY, CheckContext
@@ -127,7 +128,7 @@ def _step_model_of(step: Step, params: dict[str, Any]) -> tuple[str, str] | None
         return None
     try:
         entry = render(step.request["model_of"], params)
-        protocol = render(step.request.get("protocol", "openai"), params)
+        protocol = render(step.request.get("protocol", protocols.primary(None).protocol), params)
     except TemplateError:
         return None
     text = str(entry)

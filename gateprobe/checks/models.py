@@ -21,16 +21,10 @@ from gateprobe.http import Exchange
 
 __all__ = ["listed_models"]
 
-# The operation that calls the model of a target.models entry: chat for a chat or Responses
-# model (a Responses model answers chat too, and every gateway has chat), the entry's own for
-# the others. A model no entry names is called with chat.
-_OPERATION_OF_ENTRY = {
-    "chat": "chat",
-    "responses": "chat",
-    "embeddings": "embeddings",
-    "images": "images",
-    "rerank": "rerank",
-}
+# The operation that calls the model of a target.models entry: the entry's own, unless its
+# API probes its models with another (a Responses model answers chat too, and every gateway
+# has chat). A model no entry names is called with chat.
+_OPERATION_OF_ENTRY = protocols.model_probes()
 DEFAULT_LIMIT = 40
 
 

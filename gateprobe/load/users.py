@@ -28,6 +28,7 @@ from locust import task
 from locust.contrib.fasthttp import FastHttpUser
 from locust.exception import CatchResponseError, StopUser
 
+from gateprobe import protocols
 from gateprobe.load.framing import ChunkTemplate, ElementTemplate
 from gateprobe.load.metrics import RequestTimer
 from gateprobe.load.profile import RequestSpec
@@ -35,18 +36,7 @@ from gateprobe.load.record import RequestRecord
 from gateprobe.load.window import epoch_now
 from gateprobe.request import build_request
 
-__all__ = ["OPERATIONS", "LLMUser", "TotalTimeout", "read_some", "user_class_for"]
-
-# the (protocol, operation) pairs a load run sends (the profile schema allows these)
-OPERATIONS = frozenset(
-    {
-        ("openai", "chat"),
-        ("openai", "responses"),
-        ("openai", "embeddings"),
-        ("anthropic", "chat"),
-        ("gemini", "chat"),
-    }
-)
+__all__ = ["LLMUser", "TotalTimeout", "read_some", "user_class_for"]
 
 ERROR_BODY_BYTES = 300
 # Read past what the record keeps, and masked before the cut: a key quoted across the cut
@@ -269,7 +259,8 @@ def user_class_for(spec: RequestSpec, host: str, runtime: Any) -> type[LLMUser]:
     entry's name, which the users give each request). The entry's (protocol, operation)
     decide the request ``on_start`` builds and how ``RequestTimer`` reads its answer.
     """
-    if (spec.protocol, spec.operation) not in OPERATIONS:
+    operation = protocols.operations(spec.protocol).get(spec.operation)
+    if operation is None or operation.body is None:  # a load run sends requests with a body
         raise ValueError(f"no load user sends {spec.protocol} {spec.operation}")
     class_name = "".join(ch if ch.isalnum() else "_" for ch in spec.name)
     return type(

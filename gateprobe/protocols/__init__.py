@@ -68,6 +68,7 @@ __all__ = [
     "fail",
     "json_object",
     "loads",
+    "model_probes",
     "operations",
     "primary",
     "protocol_of_operation",
@@ -93,6 +94,16 @@ def operations(protocol: str) -> dict[str, Operation]:
     for each in APIS:
         if each.protocol == protocol:
             out.update(each.operations)
+    return out
+
+
+def model_probes() -> dict[str, str]:
+    """target.models entry -> the operation that calls a model of it (``Api.model_probe``)."""
+    out: dict[str, str] = {}
+    for each in APIS:
+        for name, operation in each.operations.items():
+            if operation.body is not None:  # a call, not a lookup
+                out.setdefault(operation.capability, each.model_probe or name)
     return out
 
 

@@ -220,6 +220,9 @@ class Api:
     version_headers: Mapping[str, str] = {}  # sent with every request of the protocol
     model_in_body: bool = True  # False: the model is in the path (Gemini)
     operations: Mapping[str, Operation] = {}  # this API's own operations
+    # the operation that checks a model of this API's target.models entry is callable; None:
+    # the entry's own operation
+    model_probe: str | None = None
     # capabilities under the protocol ("chat.stream" -> openai.chat.stream) with what they
     # mean; None: the meaning every protocol shares (gateprobe/capabilities.py)
     features: Mapping[str, str | None] = {}

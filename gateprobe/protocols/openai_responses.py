@@ -135,6 +135,7 @@ class OpenAIResponses(Api):
             {"input": [{"role": "user", "content": PROMPT}]},
         ),
     }
+    model_probe = "chat"  # a Responses model answers chat too, and every gateway has chat
     features = {
         "responses": "serves OpenAI Responses (POST /v1/responses)",
         "responses.stream": "streams OpenAI Responses",

@@ -1,5 +1,6 @@
 """What each API is lives in gateprobe/protocols/ (and, independently, in the mock): no other
-module compares a protocol or API name, so adding a protocol touches no check, no load code.
+module compares a protocol or API name or keys a table by one, so adding a protocol touches no
+check and no load code.
 """
 
 from __future__ import annotations
@@ -17,22 +18,19 @@ HOMES = (PACKAGE / "protocols", PACKAGE / "mock")
 
 
 def _compared_names(tree: ast.AST) -> list[tuple[int, str]]:
-    """Protocol names used as a value compared against: ``x == "gemini"``, ``x in
-    ("openai", ...)``, ``match`` cases."""
-    found = []
-    for node in ast.walk(tree):
-        if isinstance(node, ast.Compare):
-            for operand in (node.left, *node.comparators):
-                for const in ast.walk(operand):
-                    if isinstance(const, ast.Constant) and const.value in NAMES:
-                        found.append((node.lineno, str(const.value)))
-        elif (
-            isinstance(node, ast.MatchValue)
-            and isinstance(node.value, ast.Constant)
-            and node.value.value in NAMES
-        ):
-            found.append((node.lineno, str(node.value.value)))
-    return found
+    """Protocol names written as values: compared against (``x == "gemini"``, ``x in
+    ("openai", ...)``, ``match`` cases) or keying a table (``{("openai", "chat"): ...}``).
+    Docstrings are prose, not values."""
+    prose = {
+        id(node.value)
+        for node in ast.walk(tree)
+        if isinstance(node, ast.Expr) and isinstance(node.value, ast.Constant)
+    }
+    return sorted(
+        (node.lineno, str(node.value))
+        for node in ast.walk(tree)
+        if isinstance(node, ast.Constant) and node.value in NAMES and id(node) not in prose
+    )
 
 
 def test_no_module_outside_the_protocols_and_the_mock_compares_protocol_names() -> None:
@@ -49,5 +47,7 @@ def test_no_module_outside_the_protocols_and_the_mock_compares_protocol_names() 
 
 def test_the_scan_finds_a_comparison() -> None:
     # the rule above must be able to fail
-    tree = ast.parse('if protocol == "gemini":\n    pass\nok = kind in ("anthropic", "x")\n')
-    assert _compared_names(tree) == [(1, "gemini"), (3, "anthropic")]
+    source = (
+        '"""openai"""\nif protocol == "gemini":\n    pass\nPATHS = {("anthropic", "chat"): 1}\n'
+    )
+    assert _compared_names(ast.parse(source)) == [(2, "gemini"), (4, "anthropic")]
