@@ -66,3 +66,16 @@ def line_matching(pattern: str, text: str) -> re.Match[str]:
     match = re.search(pattern, text, re.MULTILINE)
     assert match, f"no line matching {pattern!r} in:\n{text}"
     return match
+
+
+def bundled_scenario_count() -> int:
+    """How many scenario instances the bundled suites hold (what a full run selects)."""
+    from gateprobe._resources import resource_dir
+    from gateprobe.scenario import load_scenarios
+
+    suites = resource_dir("suites")
+    return sum(
+        len(list(scenario.instances()))
+        for path in sorted(suites.rglob("*.yaml"))
+        for scenario in load_scenarios(path, suites)
+    )

@@ -18,6 +18,7 @@ from xml.etree import ElementTree
 
 import pytest
 from interrupt_support import Command, SilentServer, run_dir, silent_profile
+from support import bundled_scenario_count
 
 STOP_LIMIT_S = 10.0  # "within seconds"; measured 0.4-2 s on the 2-core VM
 
@@ -49,7 +50,8 @@ def _assert_interrupted_reports(root: Path, by: str, output: str) -> dict[str, o
     assert isinstance(interruption, dict)
     assert interruption["by"] == by
     assert interruption["ran"] == len(summary["scenarios"])  # type: ignore[arg-type]
-    assert interruption["selected"] == 182  # every scenario of the bundled suites, selected
+    total = bundled_scenario_count()
+    assert interruption["selected"] == total  # every scenario of the bundled suites, selected
     properties = _junit_properties(junit)
     assert properties["gateprobe_interrupted"] == "true"
     assert properties["gateprobe_interrupted_by"] == by
@@ -58,7 +60,9 @@ def _assert_interrupted_reports(root: Path, by: str, output: str) -> dict[str, o
     # what ran, and where the reports are
     assert "area            pass  fail  skip  deviation" in output
     assert re.search(r"reports: .*\(junit\.xml, summary\.json, allure-results/\)", output)
-    assert f"gateprobe: interrupted ({by}) after {interruption['ran']} of 182 scenarios" in output
+    assert (
+        f"gateprobe: interrupted ({by}) after {interruption['ran']} of {total} scenarios" in output
+    )
     assert "Traceback" not in output and "INTERNALERROR" not in output
     return summary
 
@@ -84,7 +88,7 @@ def test_an_interrupted_run_against_the_mock_reports_what_ran(
         summary = _assert_interrupted_reports(tmp_path, sig.name, command.output)
         totals = summary["totals"]
         assert isinstance(totals, dict)
-        assert 20 <= sum(totals.values()) < 182
+        assert 20 <= sum(totals.values()) < bundled_scenario_count()
         assert totals["fail"] == 0  # nothing failed for being cut short
     finally:
         command.kill_all()

@@ -4,7 +4,10 @@ For a deterministic request (the mock's generation is; a real model needs ``temp
 and even then may differ), a gateway must not drop, duplicate, reorder or rewrite chunks. The
 check sends the same request without streaming (``CheckContext.call``) and compares the text,
 the tool calls (name and parsed arguments) and the finish reason, naming the event where the
-joined text first departs from the plain answer.
+joined text first departs from the plain answer; deltas that each repeat the text so far are
+reported as cumulative. The usage the stream reported (OpenAI's usage chunk, Responses'
+``response.completed``, Claude's ``message_start`` and ``message_delta``, Gemini's last
+``usageMetadata``) must equal the plain answer's, a finding of its own.
 """
 
 from __future__ import annotations
@@ -16,6 +19,7 @@ from urllib.parse import parse_qsl, urlencode, urlsplit
 from gateprobe.checks._registry import FLAG, CheckContext, check
 from gateprobe.checks._stream_common import fail, guarded, payloads
 from gateprobe.errors import CheckFailed
+from gateprobe.protocols import Usage
 
 __all__ = ["plain_request"]
 
@@ -67,9 +71,23 @@ def _compare(ctx: CheckContext) -> None:
             check=CHECK,
         )
     try:
-        plain = api.plain_answer(plain_exchange.json())
+        plain_body = plain_exchange.json()
     except ValueError as exc:
         raise fail(f"the plain answer: {exc}", "plain.body", check=CHECK) from None
+    plain = api.plain_answer(plain_body)
+    # usage is its own rule: a stream that reports zero tokens while the plain answer counts
+    # them passes every other rule, and bills (or meters) wrong
+    _usage(ctx, api.stream_usage(events), api.plain_usage(plain_body))
+    if streamed.text != plain.text and len(streamed.cumulative) >= 2:
+        raise fail(
+            f"the stream's deltas are cumulative: {', '.join(streamed.cumulative[:3])} each "
+            f"repeat the whole text sent before them, so a client that appends deltas (every "
+            f"SDK) shows the answer duplicated",
+            streamed.cumulative[0],
+            "each delta carries only the new text",
+            streamed.text[:200],
+            check=CHECK,
+        )
     if streamed.text != plain.text:
         offset = next(
             (i for i, (a, b) in enumerate(zip(streamed.text, plain.text, strict=False)) if a != b),
@@ -100,4 +118,23 @@ def _compare(ctx: CheckContext) -> None:
             plain.finish,
             streamed.finish,
             check=CHECK,
+        )
+
+
+def _usage(ctx: CheckContext, streamed: Usage, plain: Usage) -> None:
+    """Each count the stream reported equals the plain answer's (a stream that reports none,
+    OpenAI chat without ``stream_options.include_usage``, has nothing to compare)."""
+    for name, label in (("prompt", "input"), ("completion", "output")):
+        got, expected = getattr(streamed, name), getattr(plain, name)
+        if got is None or expected is None or got == expected:
+            continue
+        ctx.fail(
+            fail(
+                f"the stream reported {got} {label} tokens, the plain answer to the same "
+                f"request {expected}",
+                f"usage.{label}_tokens",
+                expected,
+                got,
+                check=CHECK,
+            )
         )

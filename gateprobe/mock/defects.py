@@ -47,6 +47,9 @@ DEFECTS: dict[str, str] = {
     "anthropic-usage-not-cumulative": "Anthropic `message_delta` output_tokens count increments",
     "gemini-usage-decreasing": "Gemini streams end with an extra chunk whose usage counts less",
     "stream-drops-chunk": "streams drop their second content piece (joined != plain answer)",
+    "stream-usage-zero": "streams report every usage count as 0 (the plain answer counts them): "
+    "OpenAI's usage chunk, response.completed, message_start/message_delta, usageMetadata",
+    "cumulative-deltas": "each streamed text delta repeats the whole text so far",
     "ignores-client-disconnect": "a client that hangs up mid-stream is logged as a completed call",
     "no-cache-control": "event streams carry no `Cache-Control` (a `stream` warning, no failure)",
     "model-callable-not-listed": "model lists leave out the embeddings models, which stay callable",

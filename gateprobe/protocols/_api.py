@@ -100,16 +100,19 @@ class Answer:
     tools: list[tuple[str, Any]] = field(default_factory=list)  # (name, parsed arguments)
     finish: str | None = None
     pieces: list[tuple[int, str]] = field(default_factory=list)  # (text offset, event label)
-    # events whose text repeated everything sent before them (cumulative deltas)
+    # events whose text repeated the delta before them and went on (cumulative deltas: a
+    # gateway sending the whole answer so far in every event)
     cumulative: list[str] = field(default_factory=list)
+    _last: str = ""
 
     def add(self, text: Any, label: str) -> None:
-        """Append one delta's text, noting where it started and whether it repeated the text
-        so far (a gateway re-sending the whole answer in every event)."""
+        """Append one delta's text, noting where it started and whether it repeated the one
+        before it."""
         if not isinstance(text, str) or not text:
             return
-        if self.text and len(text) > len(self.text) and text.startswith(self.text):
+        if self._last and len(text) > len(self._last) and text.startswith(self._last):
             self.cumulative.append(label)
+        self._last = text
         self.pieces.append((len(self.text), label))
         self.text += text
 

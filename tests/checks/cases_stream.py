@@ -347,6 +347,41 @@ CASES: list[Case] = [
             ("responses", "openai", "responses"),
         )
     ),
+    *(
+        Case(
+            f"stream-usage-zero-{name}",
+            "stream_equals_plain",
+            stream_with(
+                protocol,
+                "{status: 200, stream_equals_plain: true}",
+                operation=operation,
+                body=body,
+            ),
+            "the stream reported 0 ",
+            defects=("stream-usage-zero",),
+        )
+        for name, protocol, operation, body in (
+            ("openai", "openai", "chat", WITH_USAGE),
+            ("anthropic", "anthropic", "chat", "{}"),
+            ("gemini", "gemini", "chat", "{}"),
+            ("responses", "openai", "responses", "{}"),
+        )
+    ),
+    *(
+        Case(
+            f"cumulative-deltas-{name}",
+            "stream_equals_plain",
+            stream_with(protocol, "{status: 200, stream_equals_plain: true}", operation=operation),
+            "the stream's deltas are cumulative: event[",
+            defects=("cumulative-deltas",),
+        )
+        for name, protocol, operation in (
+            ("openai", "openai", "chat"),
+            ("anthropic", "anthropic", "chat"),
+            ("gemini", "gemini", "chat"),
+            ("responses", "openai", "responses"),
+        )
+    ),
     # -- stream_cancelled ---------------------------------------------------------------------
     *(
         Case(

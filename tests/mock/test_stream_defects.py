@@ -6,6 +6,7 @@ them. The checks that catch each defect are self-tested in tests/checks/cases_st
 
 from __future__ import annotations
 
+import itertools
 import json
 import time
 from collections.abc import Callable
@@ -215,6 +216,63 @@ def test_stream_drops_chunk(mock_factory: Callable[..., MockServer]) -> None:
         assert streamed != text and len(streamed) < len(text)
         assert text.startswith(streamed[:3])  # the first piece is there, the second is not
         assert joined(healed(broken)) == text
+
+
+def streamed_usages(client: httpx.Client) -> dict[str, Any]:
+    """The usage each protocol's stream reports: OpenAI's usage chunk, Responses'
+    ``response.completed``, Claude's message_start and last message_delta, Gemini's last
+    usageMetadata."""
+    chat = chat_chunks(client, OPENAI_BODY | {"stream_options": {"include_usage": True}})
+    claude_events = [
+        json.loads(d) for _, d in frames(client, MESSAGES, CLAUDE_BODY | {"stream": True}, claude())
+    ]
+    gemini = [json.loads(d) for _, d in frames(client, GEMINI_SSE, GEMINI_BODY, goog())]
+    responses = [json.loads(d) for _, d in frames(client, RESPONSES, RESPONSES_BODY, bearer())]
+    return {
+        "openai": chat[-2]["usage"],
+        "responses": responses[-1]["response"]["usage"],
+        "anthropic": (
+            claude_events[0]["message"]["usage"]["input_tokens"],
+            [e for e in claude_events if e["type"] == "message_delta"][-1]["usage"],
+        ),
+        "gemini": gemini[-1]["usageMetadata"],
+    }
+
+
+@covers("stream-usage-zero")
+def test_stream_usage_zero(mock_factory: Callable[..., MockServer]) -> None:
+    with started(mock_factory, "stream-usage-zero") as broken:
+        zeroed = streamed_usages(broken)
+        assert zeroed["openai"]["prompt_tokens"] == zeroed["openai"]["completion_tokens"] == 0
+        assert zeroed["responses"]["input_tokens"] == zeroed["responses"]["output_tokens"] == 0
+        assert zeroed["anthropic"] == (0, {"output_tokens": 0})
+        assert zeroed["gemini"]["candidatesTokenCount"] == zeroed["gemini"]["promptTokenCount"] == 0
+        # the plain answer keeps its real counts
+        plain = broken.post(CHAT, json=OPENAI_BODY, headers=bearer()).json()["usage"]
+        assert plain["completion_tokens"] > 0 and plain["prompt_tokens"] > 0
+        real = streamed_usages(healed(broken))
+        assert real["openai"]["completion_tokens"] == plain["completion_tokens"]
+        assert real["anthropic"][0] > 0 and real["anthropic"][1]["output_tokens"] > 0
+        assert real["gemini"]["candidatesTokenCount"] > 0 and real["responses"]["output_tokens"] > 0
+
+
+@covers("cumulative-deltas")
+def test_cumulative_deltas(mock_factory: Callable[..., MockServer]) -> None:
+    def deltas(client: httpx.Client) -> list[str]:
+        return [
+            c["choices"][0]["delta"]["content"]
+            for c in chat_chunks(client)
+            if c != "[DONE]" and c["choices"] and c["choices"][0]["delta"].get("content")
+        ]
+
+    with started(mock_factory, "cumulative-deltas") as broken:
+        text = broken.post(CHAT, json=OPENAI_BODY, headers=bearer()).json()["choices"][0][
+            "message"
+        ]["content"]
+        sent = deltas(broken)
+        assert len(sent) > 2 and sent[-1] == text  # the last delta is the whole answer
+        assert all(b.startswith(a) and len(b) > len(a) for a, b in itertools.pairwise(sent))
+        assert "".join(deltas(healed(broken))) == text
 
 
 def usage_record(client: httpx.Client, request_id: str) -> dict[str, Any]:

@@ -176,7 +176,7 @@ class MessagesWriter(WriterBase):
             "content": [],
             "stop_reason": None,
             "stop_sequence": None,
-            "usage": self._usage(c, 1),
+            "usage": self.streamed_usage(self._usage(c, 1)),
         }
         event("message_start", message=start)
         event("ping")
@@ -189,7 +189,7 @@ class MessagesWriter(WriterBase):
                 deltas.append(({"type": "signature_delta", "signature": block["signature"]}, 0))
             elif kind == "text":
                 opening = {"type": "text", "text": ""}
-                deltas = [({"type": "text_delta", "text": p}, 1) for p in c.pieces]
+                deltas = [({"type": "text_delta", "text": p}, 1) for p in self.stream_pieces(c)]
             else:
                 opening = {
                     "type": "tool_use",
@@ -220,7 +220,7 @@ class MessagesWriter(WriterBase):
         event(
             "message_delta",
             delta={"stop_reason": STOP_REASONS[c.finish_reason], "stop_sequence": None},
-            usage={"output_tokens": output_tokens},
+            usage=self.streamed_usage({"output_tokens": output_tokens}),
         )
         event("message_stop")
         return frames

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 from typing import Any
 
@@ -119,3 +120,24 @@ class WriterBase:
     ) -> list[bytes]:
         """A stream's normal end after a cut (``fabricated-finish-on-cut``); none by default."""
         return []
+
+    def stream_pieces(self, completion: Completion) -> list[str]:
+        """The text a stream sends, one delta per piece: each piece, or with the
+        ``cumulative-deltas`` defect the whole text so far (a client appending deltas shows
+        the answer repeated)."""
+        if "cumulative-deltas" in self.defects:
+            return list(itertools.accumulate(completion.pieces))
+        return list(completion.pieces)
+
+    def streamed_usage(self, usage: dict[str, Any]) -> dict[str, Any]:
+        """A usage report as a stream sends it: with the ``stream-usage-zero`` defect every
+        count is 0 (the plain answer to the same request keeps its real counts)."""
+        if "stream-usage-zero" not in self.defects:
+            return usage
+        return {name: _zeroed(value) for name, value in usage.items()}
+
+
+def _zeroed(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {k: _zeroed(v) for k, v in value.items()}
+    return 0 if isinstance(value, int) and not isinstance(value, bool) else value

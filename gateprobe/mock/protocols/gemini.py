@@ -151,7 +151,7 @@ class GeminiWriter(WriterBase):
         visible = 0
         for piece in c.reasoning:
             chunks.append((self._chunk(call, c, [{"text": piece, "thought": True}], 0, None), 1))
-        for piece in c.pieces:
+        for piece in self.stream_pieces(c):
             visible += 1
             chunks.append((self._chunk(call, c, [{"text": piece}], visible, None), 1))
         for tool in c.tool_calls:
@@ -167,6 +167,9 @@ class GeminiWriter(WriterBase):
         if "gemini-usage-decreasing" in self.defects:
             # new-api converting from OpenAI: a trailing chunk whose usage counts no output
             chunks.append((self._chunk(call, c, [{"text": ""}], 0, finish), 0))
+        for obj, _ in chunks:
+            if "usageMetadata" in obj:
+                obj["usageMetadata"] = self.streamed_usage(obj["usageMetadata"])
         if spec.options.get("sse"):
             return [(b"data: " + dumps(obj).encode() + b"\r\n\r\n", n) for obj, n in chunks]
         frames = [

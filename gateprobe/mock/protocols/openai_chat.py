@@ -184,7 +184,7 @@ class ChatWriter(WriterBase):
         opening_delta = '{"content":""}' if "no-role-in-first-delta" in defects else None
         frames: list[Frame] = [(chunk(opening_delta or '{"role":"assistant","content":""}'), 0)]
         frames += [(chunk(f'{{"reasoning_content":{dumps(p)}}}'), 1) for p in c.reasoning]
-        frames += [(chunk(f'{{"content":{dumps(p)}}}'), 1) for p in c.pieces]
+        frames += [(chunk(f'{{"content":{dumps(p)}}}'), 1) for p in self.stream_pieces(c)]
         for index, tool in enumerate(c.tool_calls):
             opening = {
                 "index": index,
@@ -220,7 +220,8 @@ class ChatWriter(WriterBase):
                 if "usage-chunk-with-choices" in self.defects
                 else ""
             )
-            frames.append((sse(f'{head}{choices}],"usage":{dumps(usage_block(c))}}}'), 0))
+            usage = self.streamed_usage(usage_block(c))
+            frames.append((sse(f'{head}{choices}],"usage":{dumps(usage)}}}'), 0))
         if "missing-done" not in self.defects:
             frames.append((DONE, 0))
         return frames

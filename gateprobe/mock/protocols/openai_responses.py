@@ -258,7 +258,7 @@ class ResponsesWriter(WriterBase):
                     content_index=0,
                     part=part,
                 )
-                for piece in c.pieces:
+                for piece in self.stream_pieces(c):
                     event(
                         "response.output_text.delta",
                         1,
@@ -285,6 +285,7 @@ class ResponsesWriter(WriterBase):
                 )
             event("response.output_item.done", output_index=index, item=item)
         final = self._response(call, spec, c, "completed")
+        final["usage"] = self.streamed_usage(final["usage"])
         if "responses-empty-output" in self.defects:
             final["output"] = []  # new-api #4362
         kind = "response.incomplete" if final["status"] == "incomplete" else "response.completed"
