@@ -35,13 +35,15 @@ def authenticate(
     state: MockState, request: Request, protocol: str, *, models_route: bool = False
 ) -> tuple[KeyState | None, str | None]:
     """The calling key and the channel its secret pins, or a 401. None in upstream mode."""
-    if state.config.mode == "upstream" or "auth-bypass" in state.defects:
+    # on every call: ``state.config.defects`` and ``key.config.name`` here and in ``admit`` are
+    # what the ``state.defects`` and ``key.name`` properties return, without a Python call each
+    if state.config.mode == "upstream" or "auth-bypass" in state.config.defects:
         return None, None
     credential = present_credential(
         request,
         protocol,
-        honour_x_api_key="x-api-key-ignored" not in state.defects,
-        lowercase_bearer="lowercase-bearer-rejected" not in state.defects,
+        honour_x_api_key="x-api-key-ignored" not in state.config.defects,
+        lowercase_bearer="lowercase-bearer-rejected" not in state.config.defects,
         models_route=models_route,
     )
     key = state.ledger.lookup(credential.secret)
@@ -185,10 +187,10 @@ def admit(state: MockState, writer: Writer, ctx: RequestContext) -> Call:
     """Admit one model call, its quota reserved; raises GatewayError for a refusal."""
     request, request_id, log = ctx.request, ctx.request_id, ctx.log
     protocol = writer.protocol
-    if "auth-after-validation" in state.defects:
+    if "auth-after-validation" in state.config.defects:
         _parse(state, writer, request, request_id, ctx.path_model)  # the defect: body first
     key, pinned = authenticate(state, request, protocol)
-    log["key"] = key.name if key else None
+    log["key"] = key.config.name if key else None
     _rate_limit(state, key)
     parsed = _parse(state, writer, request, request_id, ctx.path_model)
     spec = parsed.spec

@@ -145,7 +145,7 @@ async def _stream(
 ) -> None:
     assert watch is not None
     writer, spec, reservation = call.writer, call.spec, call.reservation
-    defects = state.defects
+    defects = state.config.defects  # the ``state.defects`` property's set, without the call
     frames = _frames(state, call.parsed, writer, call, spec, completion)
     if "stream-drops-chunk" in defects:
         token_frames = [i for i, (_, tokens) in enumerate(frames) if tokens]
@@ -246,7 +246,7 @@ async def _stream(
 
 def _stream_headers(state: MockState, call: Call, content_type: str) -> list[tuple[bytes, bytes]]:
     headers = [(b"content-type", content_type.encode("latin-1"))]
-    if "no-cache-control" not in state.defects:
+    if "no-cache-control" not in state.config.defects:
         headers.append((b"cache-control", b"no-cache"))
     return [*headers, (b"x-accel-buffering", b"no"), *_header_bytes(call)]
 
