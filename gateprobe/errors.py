@@ -1,12 +1,19 @@
 """gateprobe's exceptions, and the exit codes they end a command with.
 
 GateprobeError
-├── UsageError        bad input to the harness: a file, option or environment variable;
-│                     names the file, line and field; exit code 2, no traceback
-└── CheckFailed       a conformance check failed: check id, expected, actual, where
+├── UsageError           bad input to the harness: a file, option or environment variable;
+│                        names the file, line and field; exit code 2, no traceback
+├── CheckFailed          a conformance check failed: check id, expected, actual, where
+├── ProbeError           a quota probe could not read or change the gateway's figures
+│                        (gateprobe/quota/base.py); the quota checks catch it
+└── SchemaNotFoundError  also a LookupError: no protocol schema of that ref, or a malformed
+                         ref (gateprobe/schemas.py)
 
-Any other exception is a bug of gateprobe: exit code 4 with one line (``internal_error``),
-the traceback only with ``--debug`` (``GATEPROBE_DEBUG=1``).
+The subclasses outside this module are defined where they are raised (this module imports
+none of them). A GateprobeError that reaches the command line ends it with exit code 2 and
+its message; one other than CheckFailed that ends a scenario fails it with the check
+``scenario``. Any other exception is a bug of gateprobe: exit code 4 with one line
+(``internal_error``), the traceback only with ``--debug`` (``GATEPROBE_DEBUG=1``).
 """
 
 from __future__ import annotations

@@ -33,6 +33,8 @@ from jsonschema.exceptions import ValidationError, relevance
 from referencing import Registry, Resource
 from referencing.jsonschema import DRAFT202012
 
+from gateprobe.errors import GateprobeError
+
 __all__ = [
     "SCHEMA_DIRS",
     "SchemaNotFoundError",
@@ -49,7 +51,9 @@ SUFFIX = ".schema.json"
 _REF = re.compile(r"^[a-z0-9_-]+/[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+)*$")
 
 
-class SchemaNotFoundError(LookupError):
+# Also a LookupError, its base before GateprobeError: the check arguments' ``schema_ref``
+# format (checks/_registry.py) counts a LookupError as an unknown ref.
+class SchemaNotFoundError(GateprobeError, LookupError):
     """No schema of that ref (or the ref is malformed)."""
 
 

@@ -16,6 +16,7 @@ import httpx
 import pytest
 from support import ADMIN, SECRETS
 
+from gateprobe.errors import GateprobeError
 from gateprobe.mock import MockServer
 from gateprobe.quota import (
     Balance,
@@ -128,6 +129,10 @@ def test_new_api_reads_the_token_in_raw_quota_units(fake: Any, http: httpx.Clien
     assert path == "/api/usage/token/" and headers["authorization"] == f"Bearer {SECRET}"
     server.routes["/api/usage/token/"] = (200, token_usage(0, 90, unlimited=True))
     assert probe.read(SECRET).key_remaining is None  # unlimited: only the use is known
+
+
+def test_probe_error_is_a_gateprobe_error() -> None:
+    assert issubclass(ProbeError, GateprobeError)
 
 
 def test_new_api_failures_are_probe_errors_without_the_key(fake: Any, http: httpx.Client) -> None:

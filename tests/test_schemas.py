@@ -20,6 +20,7 @@ from jsonschema import Draft202012Validator
 from support import bearer, claude, goog
 
 from gateprobe import schemas
+from gateprobe.errors import GateprobeError
 from gateprobe.mock import MockServer
 from gateprobe.schemas import (
     SchemaNotFoundError,
@@ -99,6 +100,12 @@ def test_unknown_or_malformed_ref_is_refused(ref: str) -> None:
         load_schema(ref)
     with pytest.raises(LookupError):
         validator(ref)
+
+
+def test_schema_not_found_is_a_gateprobe_error_and_still_a_lookup_error() -> None:
+    # LookupError stays a base: the check arguments' schema_ref format catches that
+    assert issubclass(SchemaNotFoundError, GateprobeError)
+    assert issubclass(SchemaNotFoundError, LookupError)
 
 
 def test_validator_is_cached_and_resolves_cross_file_refs() -> None:

@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from gateprobe._redact import mask_secret
+from gateprobe.errors import GateprobeError
 from gateprobe.http import Exchange
 
 __all__ = [
@@ -34,7 +35,7 @@ Call = Callable[[Mapping[str, Any]], Exchange]
 POLICIES = ("client_disconnect", "upstream_failure_midstream")
 
 
-class ProbeError(Exception):
+class ProbeError(GateprobeError):
     """The probe could not read the gateway's figures (the message names what it asked)."""
 
 
