@@ -6,6 +6,8 @@ GateprobeError
 ├── CheckFailed          a conformance check failed: check id, expected, actual, where
 ├── ProbeError           a quota probe could not read or change the gateway's figures
 │                        (gateprobe/quota/base.py); the quota checks catch it
+├── TemplateError        also a LookupError: a scenario template or saved path names
+│                        something not there (gateprobe/templating.py)
 └── SchemaNotFoundError  also a LookupError: no protocol schema of that ref, or a malformed
                          ref (gateprobe/schemas.py)
 

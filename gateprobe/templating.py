@@ -11,6 +11,8 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
+from gateprobe.errors import GateprobeError
+
 __all__ = ["TemplateError", "names_in", "render", "resolve_path"]
 
 _EXPR = re.compile(r"(?<!\{)\{([A-Za-z_][A-Za-z0-9_-]*(?:\.[A-Za-z0-9_-]+|\[-?\d+\])*)\}(?!\})")
@@ -21,7 +23,9 @@ _NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_-]*")
 _STEP = re.compile(r"\.([A-Za-z0-9_-]+)|\[(-?\d+)\]")
 
 
-class TemplateError(LookupError):
+# Also a LookupError, its base before GateprobeError: a name or path that is not there is a
+# lookup that failed, and callers may catch it as one.
+class TemplateError(GateprobeError, LookupError):
     """A template or path names something that is not there."""
 
 

@@ -6,6 +6,7 @@ from typing import Any
 
 import pytest
 
+from gateprobe.errors import GateprobeError
 from gateprobe.templating import TemplateError, names_in, render, resolve_path
 
 CONTEXT: dict[str, Any] = {
@@ -136,6 +137,10 @@ def test_a_path_must_start_with_a_name() -> None:
 
 def test_template_error_is_a_lookup_error() -> None:
     assert issubclass(TemplateError, LookupError)
+
+
+def test_template_error_is_a_gateprobe_error() -> None:
+    assert issubclass(TemplateError, GateprobeError)
 
 
 def test_names_in_finds_root_names_everywhere_but_not_in_escapes() -> None:
