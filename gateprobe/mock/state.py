@@ -87,7 +87,7 @@ class LoopLag:
 
 
 class ResultCache:
-    """A small LRU of results that identical requests share (see ``pipeline.Parsed``).
+    """A small LRU of results that identical requests share (see ``call_types.Parsed``).
 
     Bounded in entries and in the request bytes its keys hold. The request path runs on one
     event loop; a reset from another thread replaces the cache instead of clearing it, so
