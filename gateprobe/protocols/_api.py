@@ -36,9 +36,11 @@ __all__ = [
     "decoded",
     "dig",
     "error_message",
+    "error_object",
     "fail",
     "json_object",
     "loads",
+    "objects_at",
     "parsed_arguments",
 ]
 
@@ -192,6 +194,23 @@ def json_object(text: Any) -> bool:
         return isinstance(json.loads(text), dict | list)
     except (TypeError, ValueError):
         return False
+
+
+def objects_at(body: Any, *path: str | int) -> list[dict[str, Any]]:
+    """The JSON objects of the list at ``path`` in ``body`` (content blocks, output items,
+    parts); [] when there is none."""
+    found = dig(body, *path)
+    return [i for i in found if isinstance(i, dict)] if isinstance(found, list) else []
+
+
+def error_object(body: Any) -> tuple[dict[str, Any] | None, list[tuple[str, str]]]:
+    """An error answer's ``error`` object, or the problem that there is none."""
+    if not isinstance(body, dict):
+        return None, [("$", "the body is not a JSON object")]
+    error = body.get("error")
+    if not isinstance(error, dict):
+        return None, [("$.error", "missing or not an object")]
+    return error, []
 
 
 def dig(body: Any, *path: str | int) -> Any:

@@ -30,6 +30,7 @@ from gateprobe.protocols._api import (
     as_int,
     error_message,
     fail,
+    objects_at,
     parsed_arguments,
 )
 from gateprobe.protocols.openai_chat import PROMPT
@@ -369,8 +370,7 @@ class Anthropic(Api):
 
 
 def _blocks_of(body: Any) -> list[dict[str, Any]]:
-    found = body.get("content") if isinstance(body, dict) else None
-    return [i for i in found if isinstance(i, dict)] if isinstance(found, list) else []
+    return objects_at(body, "content")
 
 
 ANTHROPIC = Anthropic()

@@ -30,7 +30,9 @@ from gateprobe.protocols._api import (
     as_int,
     dig,
     error_message,
+    error_object,
     fail,
+    objects_at,
 )
 from gateprobe.protocols.openai_chat import PROMPT
 
@@ -139,12 +141,9 @@ class Gemini(Api):
         return isinstance(data.get("candidates"), list)
 
     def envelope_problems(self, body: Any, status: int | None) -> list[tuple[str, str]]:
-        if not isinstance(body, dict):
-            return [("$", "the body is not a JSON object")]
-        error = body.get("error")
-        if not isinstance(error, dict):
-            return [("$.error", "missing or not an object")]
-        out = []
+        error, out = error_object(body)
+        if error is None:
+            return out
         if not isinstance(error.get("code"), int) or isinstance(error.get("code"), bool):
             out.append(("$.error.code", "missing or not an integer"))
         elif status is not None and error["code"] != status:
@@ -304,8 +303,7 @@ class Gemini(Api):
 
 
 def _parts(body: Any) -> list[dict[str, Any]]:
-    found = dig(body, "candidates", 0, "content", "parts")
-    return [i for i in found if isinstance(i, dict)] if isinstance(found, list) else []
+    return objects_at(body, "candidates", 0, "content", "parts")
 
 
 GEMINI = Gemini()

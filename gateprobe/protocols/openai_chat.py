@@ -34,6 +34,7 @@ from gateprobe.protocols._api import (
     as_int,
     dig,
     error_message,
+    error_object,
     fail,
     json_object,
     parsed_arguments,
@@ -309,12 +310,9 @@ class OpenAIChat(Api):
         return isinstance(data.get("choices"), list)
 
     def envelope_problems(self, body: Any, status: int | None) -> list[tuple[str, str]]:
-        if not isinstance(body, dict):
-            return [("$", "the body is not a JSON object")]
-        error = body.get("error")
-        if not isinstance(error, dict):
-            return [("$.error", "missing or not an object")]
-        out = []
+        error, out = error_object(body)
+        if error is None:
+            return out
         for name in ("message", "type", "param", "code"):
             if name not in error:
                 out.append(

@@ -32,6 +32,7 @@ from gateprobe.protocols._api import (
     error_message,
     fail,
     json_object,
+    objects_at,
     parsed_arguments,
 )
 from gateprobe.protocols.openai_chat import OPENAI_CHAT, PROMPT
@@ -267,8 +268,7 @@ class OpenAIResponses(Api):
 
 
 def _items(body: Any) -> list[dict[str, Any]]:
-    found = body.get("output") if isinstance(body, dict) else None
-    return [i for i in found if isinstance(i, dict)] if isinstance(found, list) else []
+    return objects_at(body, "output")
 
 
 OPENAI_RESPONSES = OpenAIResponses()
