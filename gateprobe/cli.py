@@ -453,6 +453,15 @@ def _build_parser() -> argparse.ArgumentParser:
         "--port", type=int, default=8787, help="port to bind (default 8787; 0 lets the OS choose)"
     )
     mock.add_argument("--quiet", action="store_true", help="no per-request log lines")
+    mock.add_argument(
+        "--workers",
+        type=_positive_int,
+        default=1,
+        metavar="N",
+        help="upstream mode: serve from N processes sharing the listening socket, so the "
+        "mock is not the bottleneck of a load run (default 1; gateway mode keeps its state "
+        "per process, so it takes 1 only)",
+    )
     _add_mock_options(mock)
     _add_debug(mock)
 
@@ -523,6 +532,11 @@ def _run_mock(args: argparse.Namespace) -> ExitCode:
     from gateprobe.mock.server import serve
 
     config = _mock_config(args)
+    if args.workers > 1 and config.mode != "upstream":
+        raise UsageError(
+            f"--workers {args.workers} needs --mode upstream: gateway mode keeps keys, quota "
+            "and rate limits in the process, so each worker would have its own"
+        )
     logging.basicConfig(
         level=logging.WARNING if args.quiet else logging.INFO,
         format="%(asctime)s %(message)s",
@@ -534,7 +548,7 @@ def _run_mock(args: argparse.Namespace) -> ExitCode:
         print(f"gateprobe mock listening on {url}", flush=True)
 
     try:
-        serve(config, args.host, args.port, ready=ready)
+        serve(config, args.host, args.port, ready=ready, workers=args.workers)
     except OSError as exc:
         raise UsageError(f"cannot listen on {args.host}:{args.port}: {exc.strerror}") from None
     return ExitCode.OK

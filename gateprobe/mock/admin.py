@@ -1,6 +1,6 @@
 """The mock's admin API under ``/_gateprobe/``, guarded by the admin token.
 
-    GET   /_gateprobe/health            mode, defects, event-loop lag (?since=<epoch s>)
+    GET   /_gateprobe/health            mode, defects, event-loop lag (?since=<epoch s>), pid
     POST  /_gateprobe/reset             restore balances, keys, model budgets, logs; optional
                                         {config, defects}
     GET   /_gateprobe/state             balances, keys (remaining, used), model budgets (spent,
@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import dataclasses
 import hmac
+import os
 from typing import Any
 
 from gateprobe._redact import mask_secret
@@ -95,6 +96,7 @@ def handle_admin(state: MockState, request: Request, body: Any) -> tuple[int, di
             "mode": state.config.mode,
             "defects": sorted(state.defects),
             "loop_lag_ms": state.loop_lag.snapshot(_since(request)),
+            "pid": os.getpid(),  # which process answered (gateprobe mock --workers N)
         }
     if route == "reset" and method == "POST":
         config = state.config

@@ -14,7 +14,7 @@ import uvicorn
 from gateprobe.mock.app import MockGateway
 from gateprobe.mock.config import MockConfig
 
-__all__ = ["MockServer", "serve"]
+__all__ = ["MockServer", "listening_socket", "serve", "serve_socket"]
 
 
 def _uvicorn_config(
@@ -101,20 +101,41 @@ class MockServer:
         self.stop()
 
 
-def serve(config: MockConfig, host: str, port: int, *, ready: Any = None) -> None:
-    """Serve in the foreground until Ctrl-C or SIGTERM, then return normally (exit code 0).
+def listening_socket(host: str, port: int) -> socket.socket:
+    """A bound, listening socket: connections made as soon as the URL is printed wait in its
+    backlog instead of being refused; with ``--workers`` every worker accepts from it."""
+    sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind((host, port))
+    sock.listen(2048)
+    return sock
+
+
+class _Server(uvicorn.Server):
+    """uvicorn's server, telling ``on_started`` once it accepts connections."""
+
+    def __init__(self, config: uvicorn.Config, on_started: Any = None) -> None:
+        super().__init__(config)
+        self._on_started = on_started
+
+    async def startup(self, sockets: list[socket.socket] | None = None) -> None:
+        await super().startup(sockets=sockets)
+        if self.started and self._on_started is not None:
+            self._on_started()
+
+
+def serve_socket(
+    config: MockConfig, host: str, sock: socket.socket, *, on_started: Any = None
+) -> None:
+    """Serve one mock on an already listening socket until Ctrl-C or SIGTERM, then return.
 
     uvicorn shuts down gracefully on either signal and then re-raises it, which would end the
     process with -SIGTERM or KeyboardInterrupt; the handlers installed here absorb that
     re-raise (and stop the server if a signal arrives before uvicorn installs its own).
     """
-    sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.bind((host, port))
-    sock.listen(2048)  # connections made as soon as ``ready`` reports wait, not get refused
     bound = sock.getsockname()[1]
     app = MockGateway(config)
-    server = uvicorn.Server(_uvicorn_config(app, host, bound))
+    server = _Server(_uvicorn_config(app, host, bound), on_started)
 
     def stop(signum: int, frame: Any) -> None:
         server.should_exit = True
@@ -123,12 +144,30 @@ def serve(config: MockConfig, host: str, port: int, *, ready: Any = None) -> Non
     if threading.current_thread() is threading.main_thread():
         previous = {sig: signal.signal(sig, stop) for sig in (signal.SIGINT, signal.SIGTERM)}
     try:
-        if ready is not None:
-            ready(f"http://{host}:{bound}")
-        logging.getLogger("gateprobe.mock").info(
-            "mock gateway (%s mode) on http://%s:%d", config.mode, host, bound
-        )
         server.run(sockets=[sock])
     finally:
         for sig, handler in previous.items():
             signal.signal(sig, handler)
+
+
+def serve(config: MockConfig, host: str, port: int, *, ready: Any = None, workers: int = 1) -> None:
+    """Serve in the foreground until Ctrl-C or SIGTERM, then return normally (exit code 0).
+
+    ``workers`` > 1 (upstream mode only: the caller checks) serves from that many worker
+    processes sharing the listening socket (``gateprobe.mock.workers``); ``ready`` is told
+    the URL once, when every worker accepts connections.
+    """
+    sock = listening_socket(host, port)
+    port = sock.getsockname()[1]
+    url = f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"
+    log = logging.getLogger("gateprobe.mock")
+    if workers > 1:
+        from gateprobe.mock.workers import serve_workers
+
+        log.info("mock gateway (%s mode) on %s, %d workers", config.mode, url, workers)
+        serve_workers(config, host, sock, workers, on_ready=lambda: ready and ready(url))
+        return
+    if ready is not None:
+        ready(url)
+    log.info("mock gateway (%s mode) on %s", config.mode, url)
+    serve_socket(config, host, sock)
