@@ -5,6 +5,7 @@
     gateprobe mock      serve the bundled mock gateway
     gateprobe demo      start the mock, run the suites against it, print the summary
     gateprobe load      a Locust load run of a profile, with LLM metrics and an SLO gate
+    gateprobe compare   several targets side by side: scenario x target matrix, load figures
 
 Exit codes (gateprobe/exit_codes.py, the same for every command): 0 passed, 1 some scenario
 failed, 2 usage or configuration error, 3 an SLO was breached (load), 4 internal error,
@@ -509,7 +510,14 @@ def _build_parser() -> argparse.ArgumentParser:
     _add_mock_options(demo)
     _add_debug(demo)
     _add_load_parser(commands)
+    _add_compare_parser(commands)
     return parser
+
+
+def _add_compare_parser(commands: Any) -> None:
+    from gateprobe.compare.cli_options import add_compare_parser
+
+    _add_debug(add_compare_parser(commands))
 
 
 def _add_load_parser(commands: Any) -> None:
@@ -575,6 +583,11 @@ def _command(parser: argparse.ArgumentParser, args: argparse.Namespace) -> ExitC
         from gateprobe.load.cli_options import run_from_args
 
         return _exit_code(run_from_args(args))
+    if args.command == "compare":
+        from gateprobe.compare.cli_options import run_from_args as compare_from_args
+
+        with _sigterm_interrupts():
+            return compare_from_args(args)
     parser.error(f"unknown command {args.command!r}")
 
 
