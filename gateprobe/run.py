@@ -207,6 +207,9 @@ def _exit_code(code: int, watch: _Watch, report_dir: Path, options: RunOptions) 
         or bool(summary and summary.get("interrupted"))
     )
     if summary is not None:
+        from gateprobe.report.html import write_or_warn, write_run_report
+
+        write_or_warn(write_run_report, report_dir)  # never changes the run's exit code
         _print_summary(summary, report_dir)
     if interrupted:  # the plugin said so, and what ran
         return ExitCode.INTERRUPTED
@@ -286,4 +289,6 @@ def _print_summary(summary: dict[str, Any], report_dir: Path) -> None:
     )
     if summary.get("warnings"):
         print(f"{summary['warnings']} warnings (SHOULD-level findings; see summary.json)")
-    print(f"reports: {report_dir}  (junit.xml, summary.json, allure-results/)")
+    html = report_dir / "report.html"
+    page = f"; HTML: {html}" if html.is_file() else ""
+    print(f"reports: {report_dir}  (junit.xml, summary.json, allure-results/){page}")

@@ -109,7 +109,8 @@ def test_run_writes_junit_and_summary(
 ) -> None:
     cwd, _ = default_run
     directory = report_dir(cwd)
-    assert {p.name for p in directory.iterdir()} == {"junit.xml", "summary.json", "allure-results"}
+    names = {p.name for p in directory.iterdir()}
+    assert names == {"junit.xml", "summary.json", "allure-results", "report.html"}
     summary = load_summary(directory)
     scenarios = summary["scenarios"]
     cases = junit_cases(directory)
