@@ -165,9 +165,9 @@ def _load(columns: Sequence[Column], profile: str | None) -> dict[str, Any]:
                 "warnings": list(summary.get("warnings") or ()),
             }
         )
-    profiles = {t.get("profile") for t in targets if t.get("profile")}
+    profiles = {_profile_name(t.get("profile")) for t in targets} - {None}
     name = profile or (next(iter(profiles)) if len(profiles) == 1 else None)
-    return {"profile": _profile_name(name), "metrics": list(LOAD_METRICS), "targets": targets}
+    return {"profile": name, "metrics": list(LOAD_METRICS), "targets": targets}
 
 
 def _profile_name(profile: Any) -> str | None:
