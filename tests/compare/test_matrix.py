@@ -95,9 +95,7 @@ def test_identical_runs_differ_nowhere() -> None:
     comparison = build_comparison([Column("a", run_summary=BASE), Column("a2", run_summary=BASE)])
     assert comparison["differing"] == 0
     assert not any(r["differs"] for r in comparison["rows"])
-    assert "all 4 scenarios have the same verdict on every target" in format_comparison(
-        comparison
-    )
+    assert "all 4 scenarios have the same verdict on every target" in format_comparison(comparison)
 
 
 def _load(ttft_p50: float) -> dict[str, Any]:

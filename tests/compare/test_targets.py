@@ -13,7 +13,9 @@ from gateprobe.provision import MOCK_TARGET
 
 
 def test_a_mock_variant_carries_its_defects_and_dialect() -> None:
-    spec = parse_target("mock:defect=stream-usage-zero,defect=auth-bypass,insufficient-quota-status=403")
+    spec = parse_target(
+        "mock:defect=stream-usage-zero,defect=auth-bypass,insufficient-quota-status=403"
+    )
     assert spec.is_mock
     assert spec.defects == ("stream-usage-zero", "auth-bypass")
     config = spec.mock_config()
