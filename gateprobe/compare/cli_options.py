@@ -65,9 +65,7 @@ def add_compare_parser(commands: Any) -> argparse.ArgumentParser:
     parser.add_argument(
         "--duration", metavar="T", help="with --profile: the measured window of each load run"
     )
-    parser.add_argument(
-        "--warmup", metavar="T", help="with --profile: the warmup of each load run"
-    )
+    parser.add_argument("--warmup", metavar="T", help="with --profile: the warmup of each load run")
     parser.add_argument(
         "--users", type=int, metavar="N", help="with --profile: concurrent users of each load run"
     )
