@@ -11,10 +11,11 @@ from gateprobe.runner import Outcome
 from gateprobe.scenario import Instance
 from gateprobe.target import Target
 
-__all__ = ["format_failure"]
+__all__ = ["format_failure", "shorten"]
 
 
-def _short(value: Any, limit: int = 300) -> str:
+def shorten(value: Any, limit: int = 300) -> str:
+    """``value`` as text (JSON unless a string), cut at ``limit`` saying how much more."""
     text = value if isinstance(value, str) else json.dumps(value, default=str)
     return text if len(text) <= limit else text[:limit] + f"… ({len(text) - limit} more)"
 
@@ -29,7 +30,7 @@ def format_failure(instance: Instance, outcome: Outcome, target: Target) -> str:
     for number, line in enumerate(scenario.source_lines(), start=scenario.line):
         out.append(f"  {number:>4} | {line}")
     if outcome.values:
-        values = {k: _short(v, 120) for k, v in outcome.values.items()}
+        values = {k: shorten(v, 120) for k, v in outcome.values.items()}
         out.append(f"resolved values: {redactor.text(json.dumps(values))}")
     for record in outcome.steps:
         step = record.step
@@ -39,8 +40,8 @@ def format_failure(instance: Instance, outcome: Outcome, target: Target) -> str:
             out.append(f"  x {failure.check}: {redactor.text(failure.message)}")
             if failure.where or failure.expected is not None or failure.actual is not None:
                 out.append(f"      where:    {failure.where}")
-                out.append(f"      expected: {redactor.text(_short(failure.expected))}")
-                out.append(f"      actual:   {redactor.text(_short(failure.actual))}")
+                out.append(f"      expected: {redactor.text(shorten(failure.expected))}")
+                out.append(f"      actual:   {redactor.text(shorten(failure.actual))}")
         for warning in record.warnings:
             out.append(f"  ! {warning.check} (warning): {redactor.text(warning.message)}")
         for failure, deviation in record.deviations:
@@ -62,23 +63,23 @@ def _exchange_lines(ex: dict[str, Any]) -> list[str]:
     lines = [f"  > {request['method']} {request['url']}"]
     lines += [f"  > {k}: {v}" for k, v in request["headers"].items()]
     if request["body"]:
-        lines.append(f"  > {_short(request['body'], 600)}")
+        lines.append(f"  > {shorten(request['body'], 600)}")
     lines.append(f"  < HTTP {ex['status']}  ({ex['elapsed_ms']} ms, first byte {ex['ttfb_ms']} ms)")
     lines += [f"  < {k}: {v}" for k, v in ex["headers"].items()]
     if ex["body"]:
-        lines.append(f"  < {_short(ex['body'], 1200)}")
+        lines.append(f"  < {shorten(ex['body'], 1200)}")
     for event in ex["events"][:40]:
         name = f"event: {event['event']} " if event["event"] else ""
         lines.append(
             f"  < [{event['index']:>3} +{event['t_ms']:>9.1f} ms] {name}"
-            f"data: {_short(event['data'], 200)}"
+            f"data: {shorten(event['data'], 200)}"
         )
     if len(ex["events"]) > 40:
         lines.append(f"  < … {len(ex['events']) - 40} more events")
     for element in ex["elements"][:40]:
         lines.append(
             f"  < [{element['index']:>3} +{element['t_ms']:>9.1f} ms] "
-            f"{_short(element['text'], 200)}"
+            f"{shorten(element['text'], 200)}"
         )
     metrics = ex.get("stream_metrics")
     if metrics:

@@ -5,6 +5,15 @@ under xdist send each record to the controller as a pytest user property; the co
 writes the file once. ``interrupted`` says whether the run was cut short (Ctrl-C, SIGTERM):
 then the file covers the scenarios that ran, and ``interruption`` says by what, when, and
 how many of how many ran.
+
+For a report built from this file alone (an HTML report), each failure carries its
+``expected`` and ``actual`` (text, masked and shortened as the failure text shows them),
+each step its ``curl`` reproduction (gateprobe/report/curl.py; null when the step built no
+request) and, when it failed, its ``exchange`` (``Exchange.to_dict``: masked, each body and
+event cut at 4 KiB saying by how much, at most ``EXCHANGE_EVENTS`` events and array
+elements, ``events_omitted`` / ``elements_omitted`` saying how many more); and the file's
+``failure_groups`` are the failed scenarios grouped by cause, as the terminal lists them
+(gateprobe/report/groups.py).
 """
 
 from __future__ import annotations
@@ -18,14 +27,70 @@ from typing import Any
 import pytest
 
 from gateprobe import __version__
+from gateprobe._redact import Redactor
+from gateprobe.errors import CheckFailed
+from gateprobe.report.curl import step_curl
+from gateprobe.report.failure import shorten
+from gateprobe.report.groups import failure_groups
 from gateprobe.report.masking import outcome_redactor
-from gateprobe.runner import Outcome
+from gateprobe.runner import Outcome, StepRecord
 from gateprobe.scenario import Instance
 from gateprobe.target import Target
 
-__all__ = ["RESULT_PROPERTY", "SummaryWriter", "area_table", "result_record"]
+__all__ = ["EXCHANGE_EVENTS", "RESULT_PROPERTY", "SummaryWriter", "area_table", "result_record"]
 
 RESULT_PROPERTY = "gateprobe_result"
+EXCHANGE_EVENTS = 200  # events (and array elements) of a failed step's exchange kept
+
+
+def _failure(failure: CheckFailed, redactor: Redactor) -> dict[str, Any]:
+    def shown(value: Any) -> str | None:
+        return None if value is None else redactor.text(shorten(value))
+
+    return {
+        "check": failure.check,
+        "message": redactor.text(failure.message),
+        "where": failure.where,
+        "expected": shown(failure.expected),
+        "actual": shown(failure.actual),
+    }
+
+
+def _exchange(record: StepRecord, redactor: Redactor) -> dict[str, Any] | None:
+    """A failed step's exchange for summary.json: masked, its events capped."""
+    if record.exchange is None or not (record.failures or record.deviations):
+        return None
+    data = record.exchange.to_dict(redactor)
+    for key in ("events", "elements"):
+        if len(data[key]) > EXCHANGE_EVENTS:
+            data[f"{key}_omitted"] = len(data[key]) - EXCHANGE_EVENTS
+            data[key] = data[key][:EXCHANGE_EVENTS]
+    return data
+
+
+def _step(record: StepRecord, target: Target, redactor: Redactor) -> dict[str, Any]:
+    exchange = record.exchange
+    return {
+        "name": record.step.name,
+        "status": exchange.status if exchange else None,
+        "elapsed_ms": round(exchange.elapsed * 1000, 3) if exchange else None,
+        "ttfb_ms": (
+            round(exchange.ttfb * 1000, 3) if exchange and exchange.ttfb is not None else None
+        ),
+        "checks": record.checks_run,
+        "stream": exchange.stream_metrics() if exchange else None,
+        "warnings": [
+            {"check": w.check, "message": redactor.text(w.message), "where": w.where}
+            for w in record.warnings
+        ],
+        "failures": [_failure(f, redactor) for f in record.failures],
+        "deviations": [
+            {"check": f.check, "message": redactor.text(f.message), "reason": d.reason}
+            for f, d in record.deviations
+        ],
+        "curl": step_curl(exchange.request if exchange else None, record.request, target, redactor),
+        "exchange": _exchange(record, redactor),
+    }
 
 
 def result_record(
@@ -47,33 +112,7 @@ def result_record(
         "verdict": verdict,
         "reason": redactor.text(outcome.reason),
         "duration_ms": round(outcome.duration * 1000, 3),
-        "steps": [
-            {
-                "name": record.step.name,
-                "status": record.exchange.status if record.exchange else None,
-                "elapsed_ms": round(record.exchange.elapsed * 1000, 3) if record.exchange else None,
-                "ttfb_ms": (
-                    round(record.exchange.ttfb * 1000, 3)
-                    if record.exchange and record.exchange.ttfb is not None
-                    else None
-                ),
-                "checks": record.checks_run,
-                "stream": record.exchange.stream_metrics() if record.exchange else None,
-                "warnings": [
-                    {"check": w.check, "message": redactor.text(w.message), "where": w.where}
-                    for w in record.warnings
-                ],
-                "failures": [
-                    {"check": f.check, "message": redactor.text(f.message), "where": f.where}
-                    for f in record.failures
-                ],
-                "deviations": [
-                    {"check": f.check, "message": redactor.text(f.message), "reason": d.reason}
-                    for f, d in record.deviations
-                ],
-            }
-            for record in outcome.steps
-        ],
+        "steps": [_step(record, target, redactor) for record in outcome.steps],
     }
 
 
@@ -119,6 +158,7 @@ class SummaryWriter:
             "totals": {v: totals.get(v, 0) for v in ("pass", "fail", "skip", "deviation")},
             "warnings": sum(len(s.get("warnings", ())) for r in records for s in r["steps"]),
             "areas": area_table(records),
+            "failure_groups": failure_groups(records),
             "scenarios": records,
         }
         if interrupted is not None:
