@@ -139,6 +139,23 @@ def test_a_failed_check_is_failed_and_a_scenario_error_broken(defect_run: Path) 
     assert statuses["failed"] and all(i.startswith("streaming.") for i in statuses["failed"])
 
 
+def test_each_sent_step_has_its_curl_reproduction_attached(defect_run: Path) -> None:
+    summary = json.loads((defect_run / "summary.json").read_text("utf-8"))
+    by_name = results(defect_run)
+    failed = next(
+        s
+        for s in summary["scenarios"]
+        if s["verdict"] == "fail" and s["id"].startswith("streaming.")
+    )
+    attachments = {a["name"]: a for a in by_name[failed["name"]]["attachments"]}
+    attached = attachments["step 1: curl reproduction"]
+    assert attached["type"] == "text/plain"
+    text = (defect_run / "allure-results" / attached["source"]).read_text("utf-8")
+    # the command summary.json has, the key as the profile's variable
+    assert text == failed["steps"][0]["curl"]
+    assert text.startswith("curl -sS -i -N ") and '"$GATEPROBE_MOCK_KEY_VALID"' in text
+
+
 def test_every_failed_or_broken_result_has_a_shipped_category(defect_run: Path) -> None:
     categories = shipped(defect_run)
     assert [c["name"] for c in categories][:5] == [

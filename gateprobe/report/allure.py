@@ -2,7 +2,8 @@
 
 Imported only when allure-pytest is active. Every scenario gets feature = area,
 story = scenario id, the target's name as a label and a parameter (so comparison runs keep
-vendors apart), and its exchanges attached as masked JSON.
+vendors apart), and its exchanges attached as masked JSON, each followed by its step's curl
+reproduction ("step N: curl reproduction", gateprobe/report/curl.py).
 
 Statuses (set by the exception the plugin raises): a gateway that fails a check is *failed*
 (an AssertionError: a product defect); an error of gateprobe or of the scenario (a check named
@@ -20,6 +21,7 @@ from typing import Any
 import allure
 
 from gateprobe.checks import REGISTRY
+from gateprobe.report.curl import step_curl
 from gateprobe.report.masking import outcome_redactor
 from gateprobe.runner import Outcome
 from gateprobe.scenario import Instance
@@ -134,6 +136,13 @@ def label_and_attach(instance: Instance, outcome: Outcome, target: Target) -> No
             name=redactor.text(f"step {record.step.index + 1}: {record.step.name}"),
             attachment_type=allure.attachment_type.JSON,
         )
+        command = step_curl(record.exchange.request, record.request, target, redactor)
+        if command is not None:  # no secret in it: the key variables stand for the keys
+            allure.attach(
+                command,
+                name=f"step {record.step.index + 1}: curl reproduction",
+                attachment_type=allure.attachment_type.TEXT,
+            )
         if record.warnings:  # SHOULD-level findings: reported, the verdict unchanged
             allure.attach(
                 redactor.text("\n".join(f"{w.check}: {w.message}" for w in record.warnings)),

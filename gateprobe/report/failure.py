@@ -1,4 +1,5 @@
-"""The text a failed scenario shows: its YAML, resolved values, a diff, the exchange. Masked."""
+"""The text a failed scenario shows: its YAML, resolved values, a diff, the exchange and a curl
+command reproducing each failed step (gateprobe/report/curl.py). Masked."""
 
 from __future__ import annotations
 
@@ -6,6 +7,7 @@ import json
 from typing import Any
 
 from gateprobe.breaker import REASON_PREFIX
+from gateprobe.report.curl import step_curl
 from gateprobe.report.masking import outcome_redactor
 from gateprobe.runner import Outcome
 from gateprobe.scenario import Instance
@@ -51,6 +53,16 @@ def format_failure(instance: Instance, outcome: Outcome, target: Target) -> str:
             )
         if record.exchange is not None and record.failures:
             out.extend(_exchange_lines(record.exchange.to_dict(redactor)))
+        if record.failures:
+            command = step_curl(
+                record.exchange.request if record.exchange else None,
+                record.request,
+                target,
+                redactor,
+            )
+            if command is not None:
+                out.append("  reproduce (the target profile's key variables set):")
+                out.extend(f"    {line}" for line in command.splitlines())
     # The scenario's own lines may carry a secret too (a literal key, a key in a body).
     return redactor.text("\n".join(out))
 
