@@ -139,3 +139,9 @@ def test_a_load_comparison_sets_the_figures_side_by_side(tmp_path: Path) -> None
         summary = json.loads(Path(target["summary_path"]).read_text("utf-8"))
         assert target["metrics"]["ttft_ms"] == summary["metrics"]["ttft_ms"]
     assert "ttft_ms p50" in done.stdout
+    # the same two load runs, compared again from their directories
+    dirs = [str(Path(t["summary_path"]).parent) for t in load["targets"]]
+    again = run_cli("compare", *dirs, "--report-dir", str(tmp_path / "again"))
+    assert again.returncode == 0, again.stdout + again.stderr
+    reread = _comparison(tmp_path / "again")["load"]["targets"]
+    assert [t["metrics"] for t in reread] == [t["metrics"] for t in load["targets"]]
