@@ -111,6 +111,36 @@ def add_load_options(parser: argparse.ArgumentParser) -> None:
         metavar="MS",
         help="without --target: the bundled mock's ITL (default: the profile's, 20)",
     )
+    run.add_argument(
+        "--mock-workers",
+        type=_positive_int,
+        metavar="N",
+        help="without --target: serve the bundled mock from N processes, in upstream mode "
+        "(any key, no quota), so it is not the bottleneck (default 1, gateway mode)",
+    )
+    overhead = parser.add_argument_group(
+        "overhead (what the gateway adds over its upstream; see docs/load.md)"
+    )
+    overhead.add_argument(
+        "--overhead",
+        action="store_true",
+        help="run the profile straight at --upstream and through --target (the gateway) in "
+        "alternating rounds; report gateway - direct per percentile in overhead.json",
+    )
+    overhead.add_argument(
+        "--upstream",
+        type=Path,
+        metavar="FILE",
+        help="with --overhead: target profile addressing the gateway's upstream directly "
+        "(fixtures/targets/upstream-mock.yaml for gateprobe mock --mode upstream)",
+    )
+    overhead.add_argument(
+        "--rounds",
+        type=_positive_int,
+        metavar="N",
+        help="with --overhead: pairs of runs (default 6); each side measures "
+        "duration / N per round, after the warmup",
+    )
     distributed = parser.add_argument_group("distributed (Locust master and workers)")
     distributed.add_argument("--master", action="store_true", help="run as the master")
     distributed.add_argument(
@@ -139,7 +169,27 @@ def add_load_options(parser: argparse.ArgumentParser) -> None:
     )
 
 
+def _overhead_usage(args: Any) -> None:
+    if not args.overhead:
+        for given, option in ((args.upstream, "--upstream"), (args.rounds, "--rounds")):
+            if given is not None:
+                raise UsageError(f"{option} applies to --overhead runs")
+        return
+    if args.target is None:
+        raise UsageError("--overhead needs --target FILE: the gateway's target profile")
+    if args.upstream is None:
+        raise UsageError(
+            "--overhead needs --upstream FILE: a target profile addressing the gateway's "
+            "upstream directly (fixtures/targets/upstream-mock.yaml for the bundled mock)"
+        )
+    if args.master or args.worker:
+        raise UsageError("--overhead runs its rounds on this machine; not with --master/--worker")
+    if args.mock_workers is not None:
+        raise UsageError("--mock-workers applies to the bundled mock; --overhead needs targets")
+
+
 def run_from_args(args: Any) -> int:
+    _overhead_usage(args)
     if args.master and args.worker:
         raise UsageError("--master and --worker exclude each other")
     if args.processes and (args.master or args.worker):
@@ -160,6 +210,8 @@ def run_from_args(args: Any) -> int:
     }
     if args.target is not None and (args.mock_ttft_ms is not None or args.mock_itl_ms is not None):
         raise UsageError("--mock-ttft-ms and --mock-itl-ms apply to the bundled mock, not --target")
+    if args.target is not None and args.mock_workers is not None:
+        raise UsageError("--mock-workers applies to the bundled mock, not --target")
     options = LoadOptions(
         profile=args.profile,
         target=args.target,
@@ -171,6 +223,15 @@ def run_from_args(args: Any) -> int:
         master_port=args.master_port,
         expect_workers=args.expect_workers,
         locust_args=list(args.locust_args),
+        mock_workers=args.mock_workers or 1,
         plots=not args.no_plots,
     )
+    if args.overhead:
+        from gateprobe.load.overhead import OverheadOptions, run_overhead
+
+        return run_overhead(
+            OverheadOptions(
+                load=options, gateway=args.target, upstream=args.upstream, rounds=args.rounds or 6
+            )
+        )
     return run_load(options)

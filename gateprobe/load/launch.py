@@ -32,6 +32,7 @@ from types import TracebackType
 from typing import Any, TextIO
 
 from gateprobe.errors import UsageError
+from gateprobe.load.mock_cpu import CpuWatch, note_mock_cpu
 from gateprobe.load.mock_process import MockProcess, child_process_options
 from gateprobe.load.profile import load_profile
 from gateprobe.load.progress import format_progress
@@ -106,6 +107,8 @@ class LoadOptions:
     master_port: int = 5557
     expect_workers: int = 1
     locust_args: Sequence[str] = ()
+    mock_workers: int = 1  # > 1: the bundled mock in upstream mode, in that many processes
+    run_id: str | None = None  # the run's directory under report_root (default: a new id)
     plots: bool = True
     progress: bool = True
     out: TextIO = field(default_factory=lambda: sys.stdout)
@@ -143,7 +146,7 @@ def run_load(options: LoadOptions) -> int:
         load_target(options.target, needed_keys=profile_keys(profile))
     elif options.role == "worker":
         raise UsageError("a worker needs --target (the gateway the master's run targets)")
-    run_id = new_run_id()
+    run_id = options.run_id or new_run_id()
     report_dir = options.report_root / run_id
     report_dir.mkdir(parents=True, exist_ok=True)
     with _Interrupts() as interrupts:
@@ -155,16 +158,23 @@ def _run(
 ) -> int:
     env = dict(os.environ)
     mock: MockProcess | None = None
+    watch: CpuWatch | None = None  # the bundled mock's CPU: was it saturated?
     out = options.out
     code: int | None = None
     try:
         if options.target is None:
-            mock = MockProcess(ttft_ms=profile.mock_ttft_ms, itl_ms=profile.mock_itl_ms)
+            mock = MockProcess(
+                ttft_ms=profile.mock_ttft_ms,
+                itl_ms=profile.mock_itl_ms,
+                workers=options.mock_workers,
+            )
             mock.start()
             env.update(mock.env)
+            watch = CpuWatch(mock.url).start()
+            workers = f", {mock.workers} workers" if mock.workers > 1 else ""
             print(
                 f"bundled mock at {mock.url} (TTFT {profile.mock_ttft_ms:g} ms, "
-                f"ITL {profile.mock_itl_ms:g} ms)",
+                f"ITL {profile.mock_itl_ms:g} ms{workers})",
                 file=out,
             )
         env[ENV["profile"]] = str(options.profile)
@@ -178,8 +188,12 @@ def _run(
     except KeyboardInterrupt:  # before Locust ran (or while it started)
         interrupts.note()
     finally:
+        if watch is not None:
+            watch.stop()
         if mock is not None:
             mock.stop(timeout=MOCK_STOP_S)
+    if watch is not None and options.role != "worker":
+        _note_mock_cpu(report_dir / "summary.json", watch)
     if interrupts.by is not None:
         return _report_interrupted(report_dir, options, interrupts)
     assert code is not None
@@ -199,6 +213,16 @@ def _run(
     print(format_summary(summary, code), file=out)
     print(f"reports: {report_dir}/", file=out)
     return code
+
+
+def _note_mock_cpu(summary_path: Path, watch: CpuWatch) -> None:
+    """The bundled mock's CPU over the measured window, added to Locust's summary.json."""
+    if not summary_path.is_file():
+        return
+    summary = json.loads(summary_path.read_text("utf-8"))
+    note_mock_cpu(summary, watch, "the bundled mock")
+    text = json.dumps(summary, indent=2, ensure_ascii=False) + "\n"
+    summary_path.write_text(text, "utf-8")
 
 
 def _report_interrupted(report_dir: Path, options: LoadOptions, interrupts: _Interrupts) -> int:

@@ -59,10 +59,28 @@ def child_process_options() -> dict[str, Any]:
 
 
 class MockProcess:
-    def __init__(self, *, ttft_ms: float, itl_ms: float, cpu: int | None = None) -> None:
+    """``gateprobe mock`` in a child process. ``workers`` > 1 serves from that many
+    processes (``gateprobe mock --workers``), which needs ``mode="upstream"`` (any key, no
+    quota): the default for more than one worker."""
+
+    def __init__(
+        self,
+        *,
+        ttft_ms: float,
+        itl_ms: float,
+        cpu: int | None = None,
+        workers: int = 1,
+        mode: str | None = None,
+    ) -> None:
+        if workers < 1:
+            raise ValueError("workers must be >= 1")
+        self.mode = mode or ("upstream" if workers > 1 else "gateway")
+        if workers > 1 and self.mode != "upstream":
+            raise ValueError("more than one worker needs mode 'upstream'")
         self.ttft_ms = ttft_ms
         self.itl_ms = itl_ms
         self.cpu = cpu
+        self.workers = workers
         self.admin_token = f"gp-admin-{secrets.token_hex(8)}"
         self.url = ""
         self.env: dict[str, str] = {}
@@ -77,6 +95,7 @@ class MockProcess:
         command = [
             sys.executable, "-m", "gateprobe.cli", "mock", "--port", "0", "--quiet",
             "--config", name, "--ttft-ms", str(self.ttft_ms), "--itl-ms", str(self.itl_ms),
+            "--mode", self.mode, "--workers", str(self.workers),
         ]  # fmt: skip
         self._process = subprocess.Popen(
             command,

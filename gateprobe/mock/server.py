@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import signal
 import socket
+import sys
 import threading
 from types import TracebackType
 from typing import Any
@@ -14,7 +15,7 @@ import uvicorn
 from gateprobe.mock.app import MockGateway
 from gateprobe.mock.config import MockConfig
 
-__all__ = ["MockServer", "listening_socket", "serve", "serve_socket"]
+__all__ = ["MockServer", "listening_socket", "serve", "serve_socket", "worker_sockets"]
 
 
 def _uvicorn_config(
@@ -111,6 +112,31 @@ def listening_socket(host: str, port: int) -> socket.socket:
     return sock
 
 
+def worker_sockets(host: str, port: int, workers: int) -> list[socket.socket]:
+    """One listening socket per worker on the same port (SO_REUSEPORT, Linux): the kernel
+    spreads new connections over them by their addresses' hash. A single shared socket
+    would let whichever worker wakes first accept a whole burst of connections (asyncio
+    accepts up to its backlog at once), so a load run's users, all connected at its start,
+    would often land on one worker. Elsewhere: one socket shared by every worker."""
+    if not (sys.platform.startswith("linux") and hasattr(socket, "SO_REUSEPORT")):
+        return [listening_socket(host, port)]
+    sockets: list[socket.socket] = []
+    try:
+        for _ in range(workers):
+            sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET)
+            sockets.append(sock)
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+            sock.bind((host, port))
+            port = sock.getsockname()[1]  # port 0: the others join the port the first got
+            sock.listen(2048)
+    except BaseException:
+        for sock in sockets:
+            sock.close()
+        raise
+    return sockets
+
+
 class _Server(uvicorn.Server):
     """uvicorn's server, telling ``on_started`` once it accepts connections."""
 
@@ -157,17 +183,17 @@ def serve(config: MockConfig, host: str, port: int, *, ready: Any = None, worker
     processes sharing the listening socket (``gateprobe.mock.workers``); ``ready`` is told
     the URL once, when every worker accepts connections.
     """
-    sock = listening_socket(host, port)
-    port = sock.getsockname()[1]
+    sockets = worker_sockets(host, port, workers) if workers > 1 else [listening_socket(host, port)]
+    port = sockets[0].getsockname()[1]
     url = f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"
     log = logging.getLogger("gateprobe.mock")
     if workers > 1:
         from gateprobe.mock.workers import serve_workers
 
         log.info("mock gateway (%s mode) on %s, %d workers", config.mode, url, workers)
-        serve_workers(config, host, sock, workers, on_ready=lambda: ready and ready(url))
+        serve_workers(config, host, sockets, workers, on_ready=lambda: ready and ready(url))
         return
     if ready is not None:
         ready(url)
     log.info("mock gateway (%s mode) on %s", config.mode, url)
-    serve_socket(config, host, sock)
+    serve_socket(config, host, sockets[0])

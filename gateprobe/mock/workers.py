@@ -1,9 +1,8 @@
 """``gateprobe mock --workers N``: the upstream mock served by N processes on one socket.
 
-The parent binds and listens once, then forks N workers that each run their own uvicorn
-server and event loop on the inherited socket; the kernel hands each new connection to
-whichever worker accepts it first, so an idle worker takes the next one (a shared backlog,
-not SO_REUSEPORT's fixed hash, which would queue connections behind a busy worker). Only
+The parent binds and listens (on Linux one SO_REUSEPORT socket per worker on the same port,
+spread over by the kernel; elsewhere one shared socket: ``server.worker_sockets``), then
+forks N workers that each run their own uvicorn server and event loop on their socket. Only
 upstream mode is served this way: it keeps no state between requests (any key, no quota),
 while gateway mode's keys, quota and rate limits would be split N ways.
 
@@ -53,8 +52,19 @@ def _die_with_parent(parent: int) -> None:
 
 
 def _worker(
-    config: MockConfig, host: str, sock: socket.socket, parent: int, started: Connection
+    config: MockConfig,
+    host: str,
+    sockets: list[socket.socket],
+    index: int,
+    parent: int,
+    started: Connection,
 ) -> None:
+    # its own socket only: one inherited and kept open here would hold the connections the
+    # kernel hashes to it if that socket's worker ended
+    sock = sockets[index % len(sockets)]
+    for other in sockets:
+        if other is not sock:
+            other.close()
     for signum in (signal.SIGINT, signal.SIGTERM):  # not the parent's handlers, inherited
         signal.signal(signum, signal.SIG_DFL)
     _die_with_parent(parent)
@@ -70,12 +80,13 @@ def _worker(
 def serve_workers(
     config: MockConfig,
     host: str,
-    sock: socket.socket,
+    sockets: list[socket.socket],
     workers: int,
     *,
     on_ready: Callable[[], Any] | None = None,
 ) -> None:
-    """Serve from ``workers`` forked processes until Ctrl-C or SIGTERM (then return), or
+    """Serve from ``workers`` forked processes (on ``sockets``: one per worker, or one
+    shared) until Ctrl-C or SIGTERM (then return), or
     until a worker ends on its own (``WorkerFailed``)."""
     stop = threading.Event()
 
@@ -97,14 +108,15 @@ def serve_workers(
             receive, send = context.Pipe(duplex=False)
             process = context.Process(
                 target=_worker,
-                args=(config, host, sock, os.getpid(), send),
+                args=(config, host, sockets, index, os.getpid(), send),
                 name=f"gateprobe-mock-worker-{index}",
             )
             process.start()
             send.close()
             processes.append(process)
             readiness.append(receive)
-        sock.close()  # the workers hold it; the parent serves nothing
+        for sock in sockets:  # the workers hold them; the parent serves nothing
+            sock.close()
         _wait_started(processes, readiness, stop)
         if stop.is_set():
             return
