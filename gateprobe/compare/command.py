@@ -191,17 +191,16 @@ def _run_targets(
         profile = write_mock_profile(spec, label, home) if spec.is_mock else spec.file
         assert profile is not None
         run_dir = load_dir = None
+        stopped = False
         try:
             if options.conformance:
-                run_dir = _conformance(spec, profile, home / "run", options)
-            if options.profile:
-                load_dir = _load(spec, profile, home / "load", options)
-        except KeyboardInterrupt:
-            columns.append(_column(label, run_dir, load_dir))
-            return columns, True
-        column = _column(label, run_dir, load_dir)
-        columns.append(column)
-        if column.run_summary and column.run_summary.get("interrupted"):
+                run_dir, stopped = _conformance(spec, profile, home / "run", options)
+            if options.profile and not stopped:
+                load_dir, stopped = _load(spec, profile, home / "load", options)
+        except KeyboardInterrupt:  # between the runs, or while a mock started or stopped
+            stopped = True
+        columns.append(_column(label, run_dir, load_dir))
+        if stopped:
             return columns, True
     return columns, False
 
@@ -221,7 +220,8 @@ def _only_run(root: Path) -> Path | None:
 
 def _conformance(
     spec: TargetSpec, profile: Path, root: Path, options: CompareOptions
-) -> Path | None:
+) -> tuple[Path | None, bool]:
+    """The run directory, and whether the run was interrupted."""
     from gateprobe.run import DEFAULT_SUITES, RunOptions, run
 
     run_options = RunOptions(
@@ -238,12 +238,13 @@ def _conformance(
             code = run(run_options)
     else:
         code = run(run_options)
-    if code == ExitCode.INTERRUPTED:
-        raise KeyboardInterrupt
-    return _only_run(root)
+    return _only_run(root), code == ExitCode.INTERRUPTED
 
 
-def _load(spec: TargetSpec, profile: Path, root: Path, options: CompareOptions) -> Path | None:
+def _load(
+    spec: TargetSpec, profile: Path, root: Path, options: CompareOptions
+) -> tuple[Path | None, bool]:
+    """The load run's directory, and whether the run was interrupted."""
     from gateprobe.load.launch import LoadOptions, run_load
     from gateprobe.load.profile import load_profile
 
@@ -261,6 +262,4 @@ def _load(spec: TargetSpec, profile: Path, root: Path, options: CompareOptions) 
             code = run_load(load_options)
     else:
         code = run_load(load_options)
-    if code == ExitCode.INTERRUPTED:
-        raise KeyboardInterrupt
-    return _only_run(root)
+    return _only_run(root), code == ExitCode.INTERRUPTED
