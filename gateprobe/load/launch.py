@@ -210,8 +210,11 @@ def _run(
         from gateprobe.load.plots import plot_run
 
         plot_run(report_dir)
+    from gateprobe.report.html import write_load_report, write_or_warn
+
+    html = write_or_warn(write_load_report, report_dir, out)  # never changes the exit code
     print(format_summary(summary, code), file=out)
-    print(f"reports: {report_dir}/", file=out)
+    print(f"reports: {report_dir}/" + (f"  (HTML: {html})" if html else ""), file=out)
     return code
 
 
@@ -237,8 +240,13 @@ def _report_interrupted(report_dir: Path, options: LoadOptions, interrupts: _Int
         from gateprobe.load.plots import plot_run
 
         plot_run(report_dir)  # a further signal only sets ``hurry``: no KeyboardInterrupt here
+    html = None
+    if not interrupts.hurry:
+        from gateprobe.report.html import write_load_report, write_or_warn
+
+        html = write_or_warn(write_load_report, report_dir, out)
     print(format_summary(summary, EXIT_INTERRUPTED), file=out)
-    print(f"reports: {report_dir}/", file=out)
+    print(f"reports: {report_dir}/" + (f"  (HTML: {html})" if html else ""), file=out)
     return EXIT_INTERRUPTED
 
 

@@ -37,12 +37,15 @@ def failure_groups(summary: Mapping[str, Any]) -> list[dict[str, Any]]:
     placed: set[str] = set()
     for group in summary.get("failure_groups") or ():
         members = [by_name[n] for n in group.get("scenarios") or () if n in by_name]
+        if not members:
+            continue
         placed.update(str(m["name"]) for m in members)
+        cause = str(group.get("cause") or group.get("check") or "?")
         groups.append(
             {
-                "cause": str(group.get("cause") or group.get("check") or "?"),
+                "cause": cause,
                 "check": group.get("check"),
-                "count": group.get("count", len(members)),
+                "count": len(members),
                 "scenarios": members,
             }
         )
