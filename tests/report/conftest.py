@@ -6,12 +6,13 @@ provisioned: no report may contain any of them.
 
 from __future__ import annotations
 
+import json
 import shutil
 import subprocess
 from pathlib import Path
 
 import pytest
-from html_support import GATEPROBE, Load, Run, clean_env, gateprobe, only_dir
+from html_support import GATEPROBE, Load, Run, clean_env, gateprobe, load_json, only_dir
 
 from gateprobe.mock import MockConfig
 from gateprobe.provision import MOCK_TARGET, start_bundled_mock
@@ -89,3 +90,32 @@ def load_runs(tmp_path_factory: pytest.TempPathFactory) -> list[Load]:
 @pytest.fixture(scope="session")
 def load_run(load_runs: list[Load]) -> Load:
     return load_runs[0]
+
+
+@pytest.fixture(scope="session")
+def compare_dir(
+    tmp_path_factory: pytest.TempPathFactory,
+    failing_run: Run,
+    second_run: Run,
+    load_runs: list[Load],
+) -> Path:
+    """compare.json of the two runs (and the two load runs) as ``gateprobe compare`` writes it
+    (its own builder, gateprobe.compare.matrix), in a directory of its own."""
+    from gateprobe.compare.matrix import Column, build_comparison
+
+    columns = [
+        Column(
+            label=label,
+            run_dir=run.directory,
+            run_summary=load_json(run.directory / "summary.json"),
+            load_dir=load.directory,
+            load_summary=load_json(load.directory / "summary.json"),
+        )
+        for label, run, load in zip(
+            ("key-echoed", "missing-done"), (failing_run, second_run), load_runs, strict=True
+        )
+    ]
+    directory = tmp_path_factory.mktemp("compare")
+    comparison = build_comparison(columns)
+    (directory / "compare.json").write_text(json.dumps(comparison, indent=2), "utf-8")
+    return directory

@@ -6,8 +6,9 @@ plots (matplotlib), no script. Rendered with Jinja2 templates shipped in the pac
 
 from __future__ import annotations
 
+from gateprobe.report.html.compare_view import write_compare_report
 from gateprobe.report.html.load_view import write_load_report
 from gateprobe.report.html.render import write_or_warn
 from gateprobe.report.html.run_view import write_run_report
 
-__all__ = ["write_load_report", "write_or_warn", "write_run_report"]
+__all__ = ["write_compare_report", "write_load_report", "write_or_warn", "write_run_report"]
