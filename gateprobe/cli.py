@@ -269,6 +269,14 @@ def _add_run_options(parser: argparse.ArgumentParser) -> None:
     group.add_argument(
         "--strict", action="store_true", help="declared deviations count as failures"
     )
+    group.add_argument(
+        "-v",
+        "--verbose",
+        action="store_true",
+        help="print each failed scenario's whole text (its YAML, resolved values, expected "
+        "and actual, the masked exchange, a curl command); by default one line per failed "
+        "scenario, grouped by cause, after the table (junit.xml has the whole text always)",
+    )
     select = parser.add_argument_group(
         "selection and stopping (pytest's options, passed through)",
         "Nothing selected is a usage error (exit 2). What --lf reruns comes from the reports "
@@ -356,6 +364,8 @@ def _run(args: argparse.Namespace, target: Path | None) -> ExitCode:
         report_root=args.report_dir,
         suites=[p.resolve() for p in args.suites or [DEFAULT_SUITES]],
         mock_config=_mock_config(args),
+        # --debug's traceback of a scenario gateprobe broke is in that failure's whole text
+        verbose=args.verbose or debugging(),
     )
     if target is not None and (args.defect or args.config):
         raise UsageError("--defect and --config apply to the bundled mock, not to --target")

@@ -44,6 +44,7 @@ from gateprobe.preflight import unreachable
 from gateprobe.report.failure import format_failure
 from gateprobe.report.masking import outcome_redactor
 from gateprobe.report.summary import RESULT_PROPERTY, SummaryWriter, result_record
+from gateprobe.report.terminal import FAILED_PROPERTY
 from gateprobe.runner import Outcome, run_instance, skip_reason
 from gateprobe.scenario import Instance, load_scenarios
 from gateprobe.target import Target, load_target
@@ -409,9 +410,12 @@ class ScenarioItem(pytest.Item):
             pytest.skip(outcome.reason)
         if outcome.verdict == "deviation":
             if session.strict:
+                self.user_properties.append((FAILED_PROPERTY, "1"))
                 raise _failure(outcome)
             pytest.xfail(outcome.reason)
         if outcome.verdict == "fail":
+            # the report says so: gateprobe run lists these failures itself (report/terminal.py)
+            self.user_properties.append((FAILED_PROPERTY, "1"))
             raise _failure(outcome)
 
     def repr_failure(

@@ -5,6 +5,10 @@ latest earlier summary.json there: gateprobe.last_failed). Exit codes (gateprobe
 0 every scenario passed (or was skipped or a declared deviation), 1 some failed, 2 usage
 error (a bad file, a bad expression, nothing selected), 4 internal error (gateprobe broke,
 running a scenario or around them), 130 interrupted.
+
+The terminal shows pytest's progress, the table per area and then each failed scenario on
+one line, grouped by cause (gateprobe/report/terminal.py); ``-v`` (``verbose``) prints
+pytest's whole failure text per scenario too, as junit.xml always has it.
 """
 
 from __future__ import annotations
@@ -47,6 +51,9 @@ class RunOptions:
     suites: list[Path] = field(default_factory=lambda: [DEFAULT_SUITES])
     mock_config: MockConfig | None = None
     extra_pytest_args: Sequence[str] = ()
+    # pytest's whole failure text per scenario on the terminal (else gateprobe's one line
+    # per failed scenario, grouped by cause, after the table; junit.xml has it either way)
+    verbose: bool = False
 
 
 def _run_id() -> str:
@@ -162,7 +169,12 @@ def run(options: RunOptions) -> ExitCode:
         if options.workers:
             args += ["-n", options.workers]
         args += list(options.extra_pytest_args)
-        code = int(pytest.main(args, plugins=[watch]))
+        plugins: list[object] = [watch]
+        if not options.verbose:
+            from gateprobe.report.terminal import QuietFailures
+
+            plugins.append(QuietFailures())
+        code = int(pytest.main(args, plugins=plugins))
         ini.unlink(missing_ok=True)
     finally:
         if mock is not None:
@@ -289,6 +301,10 @@ def _print_summary(summary: dict[str, Any], report_dir: Path) -> None:
     )
     if summary.get("warnings"):
         print(f"{summary['warnings']} warnings (SHOULD-level findings; see summary.json)")
+    from gateprobe.report.terminal import failure_report
+
+    for line in failure_report(summary):
+        print(line)
     html = report_dir / "report.html"
     page = f"; HTML: {html}" if html.is_file() else ""
     print(f"reports: {report_dir}  (junit.xml, summary.json, allure-results/){page}")

@@ -21,6 +21,7 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -347,3 +348,70 @@ def test_demo_fails_against_a_broken_mock() -> None:
     assert result.returncode == 1
     assert re.search(r"\b[1-9]\d* failed\b", result.stdout)
     assert "text/html" in result.stdout
+
+
+def _summary_in(cwd: Path) -> dict[str, Any]:
+    (path,) = cwd.glob("reports/*/summary.json")
+    data: dict[str, Any] = json.loads(path.read_text("utf-8"))
+    return data
+
+
+def test_a_failing_demo_prints_one_line_per_failed_scenario_grouped_by_cause(
+    tmp_path: Path,
+) -> None:
+    result = run_cli("demo", "--defect", "html-error-page", cwd=tmp_path, COLUMNS="120")
+    assert result.returncode == 1, result.stdout + result.stderr
+    summary = _summary_in(tmp_path)
+    failed = summary["totals"]["fail"]
+    groups = summary["failure_groups"]
+    lines = result.stdout.splitlines()
+    # pytest's own section per failure and its list of them are left out
+    assert "FAILURES" not in result.stdout and "short test summary" not in result.stdout
+    assert not any(line.startswith(("scenario ", "FAILED ")) for line in lines)
+    assert f"{failed} failed, " in result.stdout  # pytest's count line stays
+    # after the table: a heading per cause, largest first, then its scenarios, one line each
+    table_end = lines.index(
+        next(line for line in lines if line.startswith(f"{summary['totals']['pass']} passed, "))
+    )
+    start = lines.index(
+        f"gateprobe: {failed} failed scenario(s) by cause (whole text: -v, junit.xml)"
+    )
+    assert start > table_end
+    at = start + 1
+    records = {s["name"]: s for s in summary["scenarios"]}
+    for group in groups:
+        assert lines[at].startswith(f"[{group['count']}] {group['check']}: "), lines[at]
+        for name, line in zip(
+            group["scenarios"], lines[at + 1 : at + 1 + group["count"]], strict=True
+        ):
+            record = records[name]
+            assert re.match(
+                rf"  {re.escape(name)} +\S*{Path(record['file']).name}:{record['line']}  ", line
+            ), line
+        at += 1 + group["count"]
+    assert lines[at].startswith("reports: ")
+    assert all(len(line) <= 120 for line in lines[start:at]), "fitted to COLUMNS=120"
+    assert [g["count"] for g in groups] == sorted((g["count"] for g in groups), reverse=True)
+    assert sum(g["count"] for g in groups) == failed
+    # the html-error-page defect: most failures are one cause
+    assert groups[0]["cause"] == "error_envelope: the error is text/html, not JSON"
+    assert len(lines) < 20 + len(summary["areas"]) + failed + len(groups)
+
+
+def test_verbose_prints_each_failure_whole_with_its_curl_command(tmp_path: Path) -> None:
+    result = run_cli(
+        "demo", "-v", "--defect", "html-error-page", "-k", "unknown_model", cwd=tmp_path
+    )
+    assert result.returncode == 1, result.stdout + result.stderr
+    summary = _summary_in(tmp_path)
+    assert summary["totals"]["fail"] == 3
+    assert "FAILURES" in result.stdout
+    for name in ("errors.unknown_model[openai]", "errors.unknown_model[gemini]"):
+        assert f"scenario {name}: " in result.stdout
+    assert "  x error_envelope: the error is text/html, not JSON" in result.stdout
+    assert "      expected: application/json" in result.stdout
+    assert "  reproduce (the target profile's key variables set):" in result.stdout
+    assert "    curl -sS -i --compressed http://127.0.0.1:" in result.stdout
+    assert "'authorization: Bearer '\"$GATEPROBE_MOCK_KEY_VALID\"" in result.stdout
+    # and the grouped list after the table, as without -v
+    assert "[3] error_envelope: the error is text/html, not JSON" in result.stdout

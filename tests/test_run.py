@@ -168,10 +168,14 @@ def test_run_writes_allure_results_with_labels_and_attachments(
         if result["status"] != "passed":
             continue
         assert result["attachments"], result["name"]
-        for attachment in result["attachments"]:
+        exchanges = [a for a in result["attachments"] if a["type"] == "application/json"]
+        for attachment in exchanges:
             body = json.loads((allure / attachment["source"]).read_text("utf-8"))
             assert body["request"]["method"] in ("GET", "POST")
             assert isinstance(body["status"], int)
+        # each exchange with its curl reproduction (text)
+        curls = [a for a in result["attachments"] if a["name"].endswith(": curl reproduction")]
+        assert len(curls) == len(exchanges) and all(a["type"] == "text/plain" for a in curls)
     properties = (allure / "environment.properties").read_text("utf-8").splitlines()
     assert "target=bundled-mock" in properties
     assert any(line.startswith("base_url=http://127.0.0.1:") for line in properties)
@@ -480,6 +484,7 @@ def test_no_secret_reaches_reports_or_console(tmp_path: Path) -> None:
         )
         result = gateprobe(
             "run",
+            "-v",  # the whole failure text on the console too
             "--target",
             str(MOCK_TARGET),
             "--suites",
@@ -587,8 +592,8 @@ def test_a_literal_key_never_reaches_reports_or_console(tmp_path: Path) -> None:
     suites = tmp_path / "suites"
     (suites / "literal").mkdir(parents=True)
     (suites / "literal" / "keys.yaml").write_text(LITERAL_SUITE, "utf-8")
-    result = gateprobe(
-        "run", "--suites", str(suites), "--defect", "key-echoed-in-error", cwd=tmp_path
+    result = gateprobe(  # -v: the whole failure text on the console too
+        "run", "-v", "--suites", str(suites), "--defect", "key-echoed-in-error", cwd=tmp_path
     )
 
     assert result.returncode == 1, result.stdout + result.stderr
