@@ -64,3 +64,24 @@ def test_stream_timing_benchmark_prints_ttft_and_gap_errors_per_protocol() -> No
         gaps = line_matching(rf"^{protocol}\s+gaps\s+truth 5 ms\s+n 6\s+median ({NUMBER}) ms", out)
         assert float(gaps.group(1)) > 0
     line_matching(r"^overall .* goal <= 2 ms: (met|NOT met); 0 failed requests$", out)
+
+
+def test_mock_workers_benchmark_prints_rates_with_one_and_two_workers() -> None:
+    out = run_benchmark(
+        "mock_workers.py", "--rounds", "1", "--seconds", "0.5", "--warmup", "0.1",
+        "--connections", "8", "--workloads", "chat",
+    )  # fmt: skip
+    for workers in (1, 2):
+        round_line = line_matching(
+            rf"^chat\s+round 1 workers {workers}: ({NUMBER}) req/s, latency p50 {NUMBER} ms "
+            rf"p99 {NUMBER} ms, worker CPU (.+), errors 0$",
+            out,
+        )
+        assert float(round_line.group(1)) > 0
+        assert round_line.group(2).count("%") == workers  # one figure per worker process
+    match = line_matching(
+        rf"^chat\s+workers 1 ({NUMBER}) req/s  workers 2 ({NUMBER}) req/s  ratio ({NUMBER})", out
+    )
+    one, two, ratio = (float(g) for g in match.groups())
+    assert one > 0 and two > 0 and abs(ratio - two / one) < 0.01
+    line_matching(r"^0 failed requests$", out)
