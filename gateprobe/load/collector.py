@@ -3,15 +3,25 @@ to the master.
 
 Locust's own request rows stay the real requests: each call fires one request event (its
 response time is the end-to-end time of the whole body, not Locust's time-to-headers for
-streams). The LLM figures go to rows of request type ``LLM`` named ``TTFT [µs] <name>``,
-``ITL [µs] ...``, ``TPOT [µs] ...``, ``TTST [µs] ...`` (the metrics of ``record.METRICS``
-with a ``row``): they are logged into those rows' entries directly, never through
+streams). The LLM figures go to rows of request type ``LLM`` named ``TTFT <name>``,
+``ITL <name>``, ``TPOT <name>``, ``TTST <name>`` (the metrics of ``record.METRICS`` with a
+``row``): they are logged into those rows' entries directly, never through
 ``RequestStats.log_request``, so they are not added to Locust's "Aggregated" row and
-neither its request count nor its failure ratio is inflated. Values are microseconds
-(Locust prints whole numbers) bucketed to 4 significant digits instead of Locust's 2, so an
-ITL of 20.34 ms shows as 20340, not 20000. A row's "average size" is its metric's
-``row_size`` per request (the TTFT row's: output tokens); the ITL row's requests/s is the
-rate of token gaps (about the output tokens per second).
+neither its request count nor its failure ratio is inflated. A row's "average size" is its
+metric's ``row_size`` per request (the TTFT row's: output tokens); the ITL row's requests/s
+is the rate of token gaps (about the output tokens per second).
+
+Units: milliseconds, as every column of Locust's table says ("Median (ms)", ...), with the
+precision an inter-token gap needs. Locust rounds a response time below 100 ms to a whole
+millisecond for its histogram (and to 2 significant digits above), prints min and max as
+whole numbers and writes the CSV's percentiles through ``int()``: an ITL of 0.4 ms would
+show as 0, one of 20.34 ms as 20. ``FineStatsEntry`` (the class of the LLM rows only; the
+real request rows keep Locust's own) keys its histogram by 1 µs below 10 ms and 4
+significant digits above (20.34 ms, 123.5 ms) and reports min and max unrounded, and
+``install_stats_csv`` makes Locust's CSV writer leave its percentiles as they are; so
+locust.html and locust_stats.csv show 20.34 under "(ms)". On a master (``--processes``,
+distributed) Locust makes plain ``StatsEntry`` rows of what its workers report:
+``adopt_llm_rows`` turns the LLM ones into ``FineStatsEntry`` (same fields) first.
 
 Distributed runs: a worker queues its records and ships them with every stats report
 (``report_to_master``) and, when its users stop, the rest in one ``gateprobe_records``
@@ -30,11 +40,12 @@ import json
 import logging
 import threading
 from collections import deque
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
-from typing import IO
+from typing import IO, Any
 
-from locust.stats import RequestStats, StatsEntry
+import locust.stats
+from locust.stats import RequestStats, StatsCSVFileWriter, StatsEntry
 
 from gateprobe.load.record import METRICS, METRICS_BY_NAME, Metric, RequestRecord
 from gateprobe.load.window import epoch_now
@@ -47,6 +58,8 @@ __all__ = [
     "Collector",
     "FineStatsEntry",
     "LLMRows",
+    "adopt_llm_rows",
+    "install_stats_csv",
     "llm_row_name",
 ]
 
@@ -71,7 +84,7 @@ logger = logging.getLogger("gateprobe.load")
 
 
 def llm_row_name(metric: str, request_name: str) -> str:
-    return f"{metric} [µs] {request_name}"
+    return f"{metric} {request_name}"
 
 
 def _bucket(value: int) -> int:
@@ -85,45 +98,100 @@ def _bucket(value: int) -> int:
     return int(round(value, 4 - len(str(value))))
 
 
-class FineStatsEntry(StatsEntry):
-    """A Locust stats row whose histogram keeps 4 significant digits."""
+def _key(ms: float) -> float:
+    """A histogram key in ms: 1 µs below 10 ms, 4 significant digits above."""
+    us = round(ms * 1000)
+    return (us if us < 10_000 else _bucket(us)) / 1000
 
-    def _log_response_time(self, response_time: int) -> None:
+
+def _ms(value: float | None) -> float:
+    return 0.0 if value is None else round(float(value), 3)
+
+
+class FineStatsEntry(StatsEntry):
+    """A Locust stats row of an LLM metric: milliseconds to 1 µs (4 significant digits
+    above 10 ms) in its histogram, min and max unrounded."""
+
+    def _log_response_time(self, response_time: float) -> None:
         if response_time is None:
             self.num_none_requests += 1
             return
-        self.total_response_time += response_time
-        if self.min_response_time is None:
-            self.min_response_time = response_time
+        row: Any = self  # Locust annotates its times as int: here they are ms floats
+        row.total_response_time += response_time
+        if row.min_response_time is None:
+            row.min_response_time = response_time
         else:
-            self.min_response_time = min(self.min_response_time, response_time)
-        self.max_response_time = max(self.max_response_time, response_time)
-        self.response_times[_bucket(response_time)] += 1
+            row.min_response_time = min(row.min_response_time, response_time)
+        row.max_response_time = max(row.max_response_time, response_time)
+        row.response_times[_key(response_time)] += 1
 
-    def log_many(self, response_times: list[int], content_length: int = 0) -> None:
+    def log_many(self, response_times: list[float], content_length: int = 0) -> None:
         """``log`` for a batch of samples of one moment (the gaps of one request)."""
-        current_time = epoch_now()
-        t = int(current_time)
-        if (
-            self.use_response_times_cache
-            and self.last_request_timestamp
-            and t > int(self.last_request_timestamp)
-        ):
-            self._cache_response_times(t - 1)
-        count = len(response_times)
-        self.num_requests += count
-        self.num_reqs_per_sec[t] += count
-        self.last_request_timestamp = current_time
-        self.total_content_length += content_length
-        self.total_response_time += sum(response_times)
-        low, high = min(response_times), max(response_times)
-        self.min_response_time = (
-            low if self.min_response_time is None else min(self.min_response_time, low)
+        now = epoch_now()
+        _log_values(self, now, int(now), response_times, content_length)
+
+    def to_dict(self, escape_string_values: bool = False) -> dict[str, int | float | str]:
+        # locust.html's table: Locust rounds min and max to whole milliseconds
+        data = super().to_dict(escape_string_values)
+        data["min_response_time"] = _ms(self.min_response_time)
+        data["max_response_time"] = _ms(self.max_response_time)
+        return data
+
+    def to_string(self, current: bool = True) -> str:
+        # Locust's console table prints its times with %7d: the same columns, to 0.01 ms
+        text = super().to_string(current)
+        head, _, tail = text.partition("|")
+        rate = tail.partition("|")[2]
+        figures = (self.avg_response_time, self.min_response_time or 0, self.max_response_time)
+        times = " ".join(f"{value:7.2f}" for value in figures)
+        return f"{head}|{times}{self.median_response_time:7.2f} |{rate}"
+
+    def percentile(self) -> str:
+        # the console's percentile table prints them with %6d (its first column %8d)
+        values = [self.get_response_time_percentile(p) for p in locust.stats.PERCENTILES_TO_REPORT]
+        shown = " ".join(
+            [
+                f"{values[0]:8.4g}",
+                *(f"{value:6.4g}" for value in values[1:]),
+                f"{self.num_requests:6d}",
+            ]
         )
-        self.max_response_time = max(self.max_response_time, high)
-        histogram = self.response_times
-        for value in response_times:
-            histogram[value if value < 10_000 else _bucket(value)] += 1
+        type_width, name_width = locust.stats.STATS_TYPE_WIDTH, locust.stats.STATS_NAME_WIDTH
+        return f"{self.method or '':<{type_width}} {self.name:<{name_width}} {shown}"
+
+
+class _StatsCSVFileWriter(StatsCSVFileWriter):
+    """Locust's CSV writer, its percentiles of the LLM rows not cut by ``int()``."""
+
+    def _percentile_fields(
+        self, stats_entry: StatsEntry, use_current: bool = False
+    ) -> list[str] | list[int]:
+        if not isinstance(stats_entry, FineStatsEntry) or not stats_entry.num_requests:
+            return super()._percentile_fields(stats_entry, use_current)
+        if use_current and stats_entry.use_response_times_cache:
+            read = stats_entry.get_current_response_time_percentile
+        else:
+            read = stats_entry.get_response_time_percentile
+        # ms floats (Locust's annotations say int), written as they are
+        return [read(p) or 0 for p in self.percentiles_to_report]
+
+
+def install_stats_csv() -> None:
+    """Make ``locust --csv`` write with ``_StatsCSVFileWriter``: Locust's main builds its
+    writer from ``locust.stats.StatsCSVFileWriter`` after the locustfile is imported, so
+    the locustfile calls this."""
+    locust.stats.StatsCSVFileWriter = _StatsCSVFileWriter  # type: ignore[misc]
+
+
+def adopt_llm_rows(stats: RequestStats, report: Mapping[str, object]) -> None:
+    """On a master, before Locust adds a worker's ``report``: its LLM rows are
+    ``FineStatsEntry`` rows (made, or a plain one Locust made turned into one)."""
+    rows = report.get("stats")
+    if not isinstance(rows, list):
+        return
+    for row in rows:
+        if isinstance(row, Mapping) and row.get("method") == LLM_TYPE:
+            _entry(stats, str(row.get("name")), use_response_times_cache=True)
 
 
 _Size = Callable[[RequestRecord], float | None] | None
@@ -153,66 +221,75 @@ class LLMRows:
             value = read(record)
             if value is not None:
                 length = int(size(record) or 0) if size is not None else 0
-                _log_values(entry, now, second, (round(value * 1000),), length)
+                _log_values(entry, now, second, (value,), length)
         for many, entry in self.many:
             gaps = many(record)
             if gaps:
-                # the gaps of events that came in one read are 0: counted, not converted
+                # the gaps of events that came in one read are 0: counted apart
                 zeros = gaps.count(0.0)
-                values = [round(gap * 1000) for gap in gaps if gap] if zeros < len(gaps) else []
+                values = [gap for gap in gaps if gap] if zeros < len(gaps) else []
                 _log_values(entry, now, second, values, 0, zeros)
 
 
-def _entry(stats: RequestStats, name: str) -> FineStatsEntry:
+def _entry(
+    stats: RequestStats, name: str, *, use_response_times_cache: bool | None = None
+) -> FineStatsEntry:
     key = (name, LLM_TYPE)
     entry = stats.entries.get(key)
-    if not isinstance(entry, FineStatsEntry):
-        entry = FineStatsEntry(
-            stats, name, LLM_TYPE, use_response_times_cache=stats.use_response_times_cache
-        )
-        stats.entries[key] = entry
-    return entry
+    if isinstance(entry, FineStatsEntry):
+        return entry
+    if entry is not None:  # a plain row Locust made on a master: the same fields, our class
+        entry.__class__ = FineStatsEntry
+        return entry  # type: ignore[return-value]
+    cache = stats.use_response_times_cache if use_response_times_cache is None else True
+    fine = FineStatsEntry(stats, name, LLM_TYPE, use_response_times_cache=cache)
+    stats.entries[key] = fine
+    return fine
 
 
 def _log_values(
     entry: StatsEntry,
     now: float,
     second: int,
-    values: Sequence[int],
+    values: Sequence[float],
     content_length: int,
     zeros: int = 0,
 ) -> None:
-    """What ``StatsEntry.log`` does for each value (and for ``zeros`` more values of 0), for a
-    batch logged at one moment, with the 4-digit buckets of ``FineStatsEntry``."""
-    last = entry.last_request_timestamp
-    if entry.use_response_times_cache and last and second > int(last):
-        entry._cache_response_times(second - 1)
+    """What ``StatsEntry.log`` does for each value (ms; and for ``zeros`` more values of 0),
+    for a batch logged at one moment, with the histogram keys of ``FineStatsEntry``."""
+    row: Any = entry  # Locust annotates its times as int: here they are ms floats
+    last = row.last_request_timestamp
+    if row.use_response_times_cache and last and second > int(last):
+        row._cache_response_times(second - 1)
     count = len(values) + zeros
     if not count:
         return
-    entry.num_requests += count
-    entry.num_reqs_per_sec[second] += count
-    entry.last_request_timestamp = now
-    entry.total_content_length += content_length
-    histogram = entry.response_times
+    row.num_requests += count
+    row.num_reqs_per_sec[second] += count
+    row.last_request_timestamp = now
+    row.total_content_length += content_length
+    histogram = row.response_times
     if zeros:
         histogram[0] += zeros
+    low: float
+    high: float
+    total: float
     if len(values) == 1:
         low = high = total = values[0]
-        histogram[low if low < 10_000 else _bucket(low)] += 1
+        histogram[_key(low)] += 1
     elif values:
         low, high, total = min(values), max(values), sum(values)
         for value in values:
-            histogram[value if value < 10_000 else _bucket(value)] += 1
+            histogram[_key(value)] += 1
     else:
         low = high = total = 0
     if zeros:
         low = 0
-    entry.total_response_time += total
-    if entry.min_response_time is None or low < entry.min_response_time:
-        entry.min_response_time = low
-    if high > entry.max_response_time:
-        entry.max_response_time = high
+    row.total_response_time += total
+    if row.min_response_time is None or low < row.min_response_time:
+        row.min_response_time = low
+    if high > row.max_response_time:
+        row.max_response_time = high
 
 
 class Collector:

@@ -22,6 +22,7 @@ from locust.env import Environment
 from locust.runners import MasterRunner, WorkerRunner
 from locust.stats import StatsEntry
 
+from gateprobe.load.collector import install_stats_csv
 from gateprobe.load.profile import LoadProfile, Shape
 from gateprobe.load.runtime import Runtime
 from gateprobe.load.settings import settings_from_env
@@ -303,6 +304,7 @@ class WindowControl:
 
 
 def build() -> dict[str, Any]:
+    install_stats_csv()  # locust_stats.csv: the LLM rows' percentiles in ms, not cut to ints
     settings = settings_from_env()
     runtime = Runtime(settings)
     runtime.install()

@@ -101,7 +101,7 @@ class Metric:
     total        summed over the run: ``throughput.<name>``, ``<name>_per_s`` and
                  ``peak_<name>_per_s``; and per request name in ``by_request``
     rate_slo     ``min_<name>_per_s`` is an SLO key: a lower bound on ``<name>_per_s``
-    row          a row ``<LABEL> [µs] <request>`` of Locust's table (type LLM)
+    row          a row ``<LABEL> <request>`` of Locust's table (type LLM, in ms)
     row_size     the metric logged as that row's content length (Locust's "average size")
     by_request   its distribution per request name in ``by_request``
     plot         the title of its histogram, ``<slo>.png``

@@ -35,7 +35,7 @@ from locust import events
 from locust.env import Environment
 from locust.runners import STATE_INIT, STATE_RUNNING, STATE_SPAWNING, MasterRunner, WorkerRunner
 
-from gateprobe.load.collector import Collector
+from gateprobe.load.collector import Collector, adopt_llm_rows
 from gateprobe.load.pacing import BEHIND_MS, Pacer
 from gateprobe.load.progress import format_progress
 from gateprobe.load.record import RequestRecord
@@ -193,6 +193,8 @@ class Runtime:
         data["gateprobe_records"] = self.collector.drain()
 
     def _on_worker_report(self, client_id: str, data: dict[str, Any], **_: Any) -> None:
+        if self.environment is not None:  # before or after Locust adds the report's rows
+            adopt_llm_rows(self.environment.stats, data)
         self.collector.store(data.get("gateprobe_records") or [], source=client_id)
 
     def _on_records_message(self, environment: Environment, msg: Any, **_: Any) -> None:

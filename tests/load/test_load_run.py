@@ -16,6 +16,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 SECRET = re.compile(r"sk-gp-[0-9a-f]{16,}")
 
 
@@ -99,17 +101,24 @@ def test_a_short_run_matches_the_mocks_delays_and_counts(tmp_path: Path) -> None
     assert summary["locust"]["failures"] == summary["requests"]["failed"] == 0
     expected = 4 * summary["throughput"]["window_s"] * 1000 / metrics["e2e_ms"]["mean"]
     assert 0.7 * expected <= len(measured) <= 1.2 * expected + 4
-    # Locust's table: LLM rows in µs, and the Aggregated row counts only real requests
+    # Locust's table: LLM rows in ms (its columns' unit), the Aggregated row counts only
+    # real requests
     with (out / "locust_stats.csv").open(encoding="utf-8") as handle:
         rows = {(r["Type"], r["Name"]): r for r in csv.DictReader(handle)}
     real = sum(int(r["Request Count"]) for (kind, _), r in rows.items() if kind not in ("LLM", ""))
     assert int(rows[("", "Aggregated")]["Request Count"]) == real > 0
-    itl_row = rows[("LLM", "ITL [µs] openai chat stream")]
-    assert 19_000 <= float(itl_row["Median Response Time"]) <= 25_000
+    itl_row = rows[("LLM", "ITL openai chat stream")]
+    # the mock's 20 ms gaps, to the hundredth of a ms and as summary.json has them
+    median = float(itl_row["Median Response Time"])
+    assert 19 <= median <= 25 and median == pytest.approx(metrics["itl_ms"]["p50"], rel=0.005)
+    assert float(itl_row["99%"]) == pytest.approx(metrics["itl_ms"]["p99"], rel=0.005)
     assert int(itl_row["Request Count"]) > int(
         rows[("POST", "openai chat stream")]["Request Count"]
     )
-    assert ("LLM", "TTFT [µs] openai chat stream") in rows
+    ttft_row = rows[("LLM", "TTFT openai chat stream")]
+    assert float(ttft_row["Min Response Time"]) == pytest.approx(
+        metrics["ttft_ms"]["min"], abs=0.001
+    )
     # outputs, and no key in any of them
     for name in ("locust.html", "locust_stats_history.csv", "ttft.png", "itl.png", "over_time.png"):
         assert (out / name).is_file(), name
