@@ -181,7 +181,8 @@ def _body(data: bytes, secrets: _Secrets) -> tuple[str | None, str | None]:
     except UnicodeDecodeError:
         text = None
     if text is None or not _TEXT.fullmatch(text):
-        return None, f"printf {_printf_escaped(data)}"
+        dashes = "-- " if data.startswith(b"-") else ""  # else printf reads an option
+        return None, f"printf {dashes}{_printf_escaped(data)}"
     if len(data) <= INLINE_BODY_LIMIT:
         return f"--data-raw {secrets.shell(secrets.split(text))}", None
     start, length = _longest_run(text)
