@@ -18,7 +18,6 @@ from __future__ import annotations
 import argparse
 import logging
 import os
-import signal
 import sys
 import textwrap
 from collections.abc import Iterator, Sequence
@@ -27,6 +26,7 @@ from pathlib import Path
 from typing import Any, NoReturn
 
 from gateprobe import __version__
+from gateprobe._signals import sigterm_interrupts
 from gateprobe.errors import (
     DEBUG_ENV,
     GateprobeError,
@@ -585,7 +585,9 @@ def _command(parser: argparse.ArgumentParser, args: argparse.Namespace) -> ExitC
     if args.command == "mock":
         return _run_mock(args)
     if args.command in ("demo", "run"):
-        with _sigterm_interrupts():
+        # from the first moment (the mock's start, provisioning), not only once pytest's
+        # session has installed its own handler
+        with sigterm_interrupts():
             return _run(args, args.target if args.command == "run" else None)
     if args.command == "validate":
         return _validate(args.files)
@@ -596,24 +598,9 @@ def _command(parser: argparse.ArgumentParser, args: argparse.Namespace) -> ExitC
     if args.command == "compare":
         from gateprobe.compare.cli_options import run_from_args as compare_from_args
 
-        with _sigterm_interrupts():
+        with sigterm_interrupts():
             return compare_from_args(args)
     parser.error(f"unknown command {args.command!r}")
-
-
-@contextmanager
-def _sigterm_interrupts() -> Iterator[None]:
-    """SIGTERM is Ctrl-C for a run from its first moment (the mock's start, provisioning), not
-    only once pytest's session has installed its own handler."""
-
-    def interrupt(signum: int, frame: object) -> None:
-        raise KeyboardInterrupt
-
-    previous = signal.signal(signal.SIGTERM, interrupt)
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGTERM, previous)
 
 
 @contextmanager

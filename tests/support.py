@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import re
 import subprocess
 import sys
@@ -79,3 +80,14 @@ def bundled_scenario_count() -> int:
         for path in sorted(suites.rglob("*.yaml"))
         for scenario in load_scenarios(path, suites)
     )
+
+
+def clean_env(**extra: str) -> dict[str, str]:
+    """This process's environment without what an outer run of the plugin may have exported."""
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith(("GATEPROBE_", "PYTEST_", "GP_")) and k != "PYTHONPATH"
+    }
+    env.update(extra)
+    return env

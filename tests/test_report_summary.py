@@ -11,13 +11,13 @@ with the profile's variables set, gets the status gateprobe got; no key is in an
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 from pathlib import Path
 from typing import Any
 
 import pytest
+from support import clean_env
 
 from gateprobe.mock import MockConfig
 from gateprobe.provision import MOCK_TARGET, start_bundled_mock
@@ -95,16 +95,6 @@ steps:
 """
 
 
-def _clean_env(**extra: str) -> dict[str, str]:
-    env = {
-        k: v
-        for k, v in os.environ.items()
-        if not k.startswith(("GATEPROBE_", "PYTEST_", "GP_")) and k != "PYTHONPATH"
-    }
-    env.update(extra)
-    return env
-
-
 @pytest.fixture(scope="module")
 def run(tmp_path_factory: pytest.TempPathFactory) -> Any:
     """(summary, summary.json's text, the mock's env, the curl statuses), the curl commands
@@ -119,7 +109,7 @@ def run(tmp_path_factory: pytest.TempPathFactory) -> Any:
         result = subprocess.run(
             [str(GATEPROBE), "run", "--target", str(MOCK_TARGET), "--suites", str(suites)],
             cwd=cwd,
-            env=_clean_env(**env),
+            env=clean_env(**env),
             capture_output=True,
             text=True,
             timeout=120,
@@ -136,7 +126,7 @@ def run(tmp_path_factory: pytest.TempPathFactory) -> Any:
                 shell = subprocess.run(
                     ["bash", "-c", step["curl"] + " -o /dev/null -w '%{http_code}'"],
                     # what the comment above the command says to set
-                    env=_clean_env(**env, GATEPROBE_LITERAL_KEY=own.get(scenario["id"], LITERAL)),
+                    env=clean_env(**env, GATEPROBE_LITERAL_KEY=own.get(scenario["id"], LITERAL)),
                     capture_output=True,
                     text=True,
                     timeout=30,

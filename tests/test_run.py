@@ -10,7 +10,6 @@ the console.
 from __future__ import annotations
 
 import json
-import os
 import socket
 import struct
 import subprocess
@@ -23,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from support import clean_env
 
 from gateprobe.mock import MockConfig
 from gateprobe.provision import MOCK_TARGET, start_bundled_mock
@@ -30,17 +30,6 @@ from gateprobe.provision import MOCK_TARGET, start_bundled_mock
 GATEPROBE = Path(sys.executable).parent / "gateprobe"
 RUN_TIMEOUT = 120.0  # the subprocess's hard limit; the assertions use tighter bounds
 AREAS = ("auth", "errors", "models", "streaming")
-
-
-def clean_env(**extra: str) -> dict[str, str]:
-    """This process's environment without what an outer run of the plugin may have exported."""
-    env = {
-        k: v
-        for k, v in os.environ.items()
-        if not k.startswith(("GATEPROBE_", "PYTEST_", "GP_")) and k != "PYTHONPATH"
-    }
-    env.update(extra)
-    return env
 
 
 def gateprobe(

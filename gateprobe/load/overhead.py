@@ -25,15 +25,14 @@ from __future__ import annotations
 import contextlib
 import io
 import json
-import signal
 import sys
-import threading
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, TextIO
 
+from gateprobe._signals import sigterm_interrupts
 from gateprobe.errors import UsageError
 from gateprobe.load.launch import EXIT_INTERRUPTED, EXIT_USAGE, LoadOptions, run_load
 from gateprobe.load.mock_cpu import CpuWatch, saturation_warning
@@ -66,23 +65,6 @@ class _Run:
     name: str
     code: int
     summary: dict[str, Any] | None
-
-
-@contextlib.contextmanager
-def _sigterm_interrupts() -> Iterator[None]:
-    """SIGTERM between two rounds is Ctrl-C too (during a round, run_load handles both)."""
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-
-    def interrupt(signum: int, frame: object) -> None:
-        raise KeyboardInterrupt
-
-    previous = signal.signal(signal.SIGTERM, interrupt)
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGTERM, previous)
 
 
 def _check(options: OverheadOptions) -> tuple[Any, dict[str, Target], float]:
@@ -150,7 +132,7 @@ def run_overhead(options: OverheadOptions) -> int:
     interrupted = failed_to_run = False
     started = time.time()
     try:
-        with _sigterm_interrupts():
+        with sigterm_interrupts():
             for number in range(1, options.rounds + 1):
                 for side in _order(number):
                     run = _one_run(options, targets, side, number, per_round, out_dir)

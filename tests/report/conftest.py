@@ -12,7 +12,8 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from html_support import GATEPROBE, Load, Run, clean_env, gateprobe, load_json, only_dir
+from html_support import GATEPROBE, Load, Run, gateprobe, load_json, only_dir
+from support import clean_env
 
 from gateprobe.mock import MockConfig
 from gateprobe.provision import MOCK_TARGET, start_bundled_mock

@@ -4,7 +4,6 @@ reads back what a page shows (elements marked with ``data-*`` attributes) and wh
 from __future__ import annotations
 
 import json
-import os
 import re
 import subprocess
 import sys
@@ -17,17 +16,6 @@ GATEPROBE = Path(sys.executable).parent / "gateprobe"
 VOID = {"area", "base", "br", "col", "embed", "hr", "img", "input", "link", "meta", "source", "wbr"}
 # attributes through which a page would fetch something when viewed
 FETCHING = {"src", "href", "xlink:href", "action", "poster", "data", "srcset", "formaction"}
-
-
-def clean_env(**extra: str) -> dict[str, str]:
-    """This process's environment without what an outer run of the plugin may have exported."""
-    env = {
-        k: v
-        for k, v in os.environ.items()
-        if not k.startswith(("GATEPROBE_", "PYTEST_", "GP_")) and k != "PYTHONPATH"
-    }
-    env.update(extra)
-    return env
 
 
 def gateprobe(*args: str, cwd: Path, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
