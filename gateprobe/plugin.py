@@ -152,14 +152,22 @@ class _GateprobeSession:
 
     # Hooks of this object (registered as a plugin while a target is configured).
 
+    @pytest.hookimpl(tryfirst=True)
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
-        if report.when != "call":
-            return
-        for name, value in report.user_properties:
-            if name == RESULT_PROPERTY:
-                self.records.append(json.loads(str(value)))
-            elif name == INTERRUPTED_PROPERTY:
-                self.cut_short.append(report.nodeid.rsplit("::", 1)[-1])
+        if report.when == "call":
+            for name, value in report.user_properties:
+                if name == RESULT_PROPERTY:
+                    self.records.append(json.loads(str(value)))
+                elif name == INTERRUPTED_PROPERTY:
+                    self.cut_short.append(report.nodeid.rsplit("::", 1)[-1])
+        if not self.is_worker:
+            # The record is how an xdist worker hands it to the controller; once here it is
+            # in summary.json, and junit.xml (which writes the user properties of the teardown
+            # report) need not carry the whole exchange a second time. A worker must still
+            # send it on.
+            report.user_properties = [
+                (name, value) for name, value in report.user_properties if name != RESULT_PROPERTY
+            ]
 
     def pytest_collection_finish(self, session: pytest.Session) -> None:
         self.selected = len(session.items)

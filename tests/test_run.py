@@ -26,6 +26,7 @@ from support import clean_env
 
 from gateprobe.mock import MockConfig
 from gateprobe.provision import MOCK_TARGET, start_bundled_mock
+from gateprobe.report.summary import RESULT_PROPERTY
 
 GATEPROBE = Path(sys.executable).parent / "gateprobe"
 RUN_TIMEOUT = 120.0  # the subprocess's hard limit; the assertions use tighter bounds
@@ -186,8 +187,11 @@ def test_run_against_a_broken_mock_exits_1(tmp_path: Path) -> None:
     totals = summary["totals"]
     assert totals["fail"] == len(failed)
     assert f"{totals['pass']} passed, {totals['fail']} failed" in result.stdout
-    failures = [c for c in junit_cases(report_dir(tmp_path)) if c.find("failure") is not None]
+    cases = junit_cases(report_dir(tmp_path))
+    failures = [c for c in cases if c.find("failure") is not None]
     assert len(failures) == len(failed)
+    # the record a worker hands the controller is in summary.json, not a second time in junit
+    assert not [p for c in cases for p in c.iter("property") if p.get("name") == RESULT_PROPERTY]
 
 
 def test_run_k_selects_scenarios(
@@ -219,7 +223,9 @@ def test_run_with_two_workers_matches_the_serial_run(
 
     assert verdicts(parallel) == verdicts(serial)
     count = len(serial["scenarios"])
-    assert len(junit_cases(report_dir(tmp_path))) == count
+    cases = junit_cases(report_dir(tmp_path))
+    assert len(cases) == count
+    assert not [p for c in cases for p in c.iter("property") if p.get("name") == RESULT_PROPERTY]
     assert len(list((report_dir(tmp_path) / "allure-results").glob("*-result.json"))) == count
 
 
