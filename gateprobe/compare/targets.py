@@ -24,15 +24,13 @@ from typing import Any
 import yaml
 
 from gateprobe.errors import UsageError
-from gateprobe.mock.config import MockConfig
+from gateprobe.mock.config import PREFIXED_PATHS, MockConfig
 from gateprobe.mock.defects import DEFECTS, describe_defects
 
 __all__ = ["MOCK", "TargetSpec", "bundled_mock", "parse_target", "unique_labels"]
 
 MOCK = "mock"
 _PATH_STYLES = ("standard", "prefixed", "both")
-# the paths a prefixed mock serves its Claude and Gemini routes under (gateprobe/mock/app.py)
-_PREFIXED_PATHS = {"openai": "/v1", "anthropic": "/claude/v1", "gemini": "/gemini/v1beta"}
 
 
 @dataclass(frozen=True)
@@ -151,7 +149,7 @@ def write_mock_profile(spec: TargetSpec, label: str, directory: Path) -> Path:
     if status is not None:
         data.setdefault("dialect", {})["insufficient_quota_status"] = status
     if spec.mock_options.get("path_style") == "prefixed":
-        data["paths"] = dict(_PREFIXED_PATHS)
+        data["paths"] = dict(PREFIXED_PATHS)
     directory.mkdir(parents=True, exist_ok=True)
     path = directory / "target.yaml"
     path.write_text(

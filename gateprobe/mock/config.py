@@ -30,6 +30,9 @@ __all__ = [
 
 Mode = Literal["gateway", "upstream"]
 PathStyle = Literal["standard", "prefixed", "both"]
+# Where the ``prefixed`` path style serves each protocol (as some hosted gateways do: Claude
+# under /claude, Gemini under /gemini); ``standard`` serves each at the protocol's own prefix.
+PREFIXED_PATHS = {"openai": "/v1", "anthropic": "/claude/v1", "gemini": "/gemini/v1beta"}
 KeyStatus = Literal["enabled", "disabled", "expired"]
 
 PROTOCOLS = ("openai", "anthropic", "gemini")

@@ -31,7 +31,7 @@ def three_way(tmp_path_factory: pytest.TempPathFactory) -> tuple[Any, dict[str, 
         "compare",
         "--target", "mock",
         "--target", "mock:defect=stream-usage-zero",
-        "--target", "mock:insufficient-quota-status=403,label=new-api-like",
+        "--target", "mock:insufficient-quota-status=403,path-style=prefixed,label=new-api-like",
         "-k", SELECTION,
         "--report-dir", str(out),
         timeout=240,
@@ -76,6 +76,13 @@ def test_the_dialect_was_really_exercised(three_way: tuple[Any, dict[str, Any]])
             {step["status"] for s in summary["scenarios"] for step in s["steps"]} & {402, 403}
         )
     assert statuses == [{402}, {402}, {403}]
+    # and its Claude and Gemini routes were the prefixed ones its profile declares
+    summary = json.loads(
+        (Path(comparison["targets"][2]["run_dir"]) / "summary.json").read_text("utf-8")
+    )
+    curls = " ".join(step["curl"] or "" for s in summary["scenarios"] for step in s["steps"])
+    assert "/claude/v1/messages" in curls and "/gemini/v1beta/models/" in curls
+    assert "/v1/messages" not in curls.replace("/claude/v1/messages", "")
 
 
 def test_run_directories_compare_the_same(

@@ -26,7 +26,8 @@ def test_the_process_listening_for_a_url_is_found_and_sampled() -> None:
         sum(i * i for i in range(300_000))  # some CPU to see
         figures = watch.stop().figures()
     assert figures["available"] is True and figures["workers"][0]["pid"] == os.getpid()
-    assert 0 < figures["max_busy"] <= 1.05  # this thread and a sampler: about one core
+    # CPU time over wall time of this whole process: its threads may use every core
+    assert 0 < figures["max_busy"] <= (os.cpu_count() or 1) + 0.05
     assert listener_pids("http://10.1.2.3:80") == []  # not this machine's to read
 
 
