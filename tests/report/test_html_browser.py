@@ -195,7 +195,7 @@ def test_the_compare_report_in_chromium(open_page: Any, compare_dir: Path) -> No
     for index, entry in enumerate(comparison["load"]["targets"]):
         shown = opened.text(f'[data-load-metric="ttft_ms:p50|{index}"]')
         assert shown == fmt_number(entry["metrics"]["ttft_ms"]["p50"])
-    assert opened.page.locator(".plot svg").count() == 3
+    assert opened.page.locator(".plot svg").count() == 4
     assert opened.page.evaluate("document.documentElement.scrollWidth") <= 1280
     _screenshot(opened, "compare-report.png")
     opened.assert_clean(path)

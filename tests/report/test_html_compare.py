@@ -85,11 +85,15 @@ def test_a_real_comparison_shows_compare_json(compare_dir: Path) -> None:
 def test_the_overlaid_plots_come_from_each_targets_records(compare_dir: Path) -> None:
     path = write_compare_report(compare_dir)
     page = parse(path)
-    assert page.tags.count("svg") == 3  # TTFT, ITL and e2e, both targets in each
+    # TTFT, ITL and e2e distributions and the course over the run, both targets in each
+    assert page.tags.count("svg") == 4
     html = path.read_text("utf-8")
     labels = [t["label"] for t in load_json(compare_dir / "compare.json")["targets"]]
     for label in labels:
-        assert html.count(f"{label}: p50") == 3  # each plot's legend names every target
+        assert html.count(f"{label}: p50") == 3  # each distribution's legend names every target
+    assert "TTFT p50 over the run" in html and "Output tokens/s over the run" in html
+    over_time = html[html.index("TTFT p50 over the run") :]
+    assert all(label in over_time for label in labels)  # the course's legend names both
     assert_offline(path, page)
 
 

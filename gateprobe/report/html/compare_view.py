@@ -70,12 +70,15 @@ def _load(load: Mapping[str, Any], targets: Sequence[Mapping[str, Any]]) -> dict
     ]
     # the samples of each distribution, per target, from its records
     samples: dict[str, list[tuple[str, list[float]]]] = {name: [] for name in DISTRIBUTIONS}
+    courses: list[tuple[str, list[Any]]] = []
     for entry in entries:
         directory = _load_dir(entry, by_label.get(str(entry.get("label"))))
         path = directory / "requests.jsonl" if directory else None
         if path is None or not path.is_file():
             continue
-        ok = [r for r in measured_records(path) if r.get("ok")]
+        measured = list(measured_records(path))
+        courses.append((str(entry.get("label")), measured))
+        ok = [r for r in measured if r.get("ok")]
         for name in DISTRIBUTIONS:
             samples[name].append((str(entry.get("label")), list(METRICS_BY_NAME[name].samples(ok))))
     svgs = [
@@ -83,6 +86,9 @@ def _load(load: Mapping[str, Any], targets: Sequence[Mapping[str, Any]]) -> dict
         for name, title in DISTRIBUTIONS.items()
         if (series := [s for s in samples[name] if s[1]])
     ]
+    over_time = plots.over_time_overlay_svg(courses, "compare-over-time")
+    if over_time is not None:
+        svgs.append(over_time)
     return {"profile": load.get("profile"), "entries": entries, "rows": rows,
             "stats": ("count", *STATS), "figures": figures, "plots": svgs}  # fmt: skip
 

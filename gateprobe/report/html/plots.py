@@ -21,7 +21,7 @@ from typing import Any
 from gateprobe.load.record import RequestRecord
 from gateprobe.load.summary import percentile
 
-__all__ = ["PALETTE", "cdf_svg", "histogram_svg", "over_time_svg"]
+__all__ = ["PALETTE", "cdf_svg", "histogram_svg", "over_time_overlay_svg", "over_time_svg"]
 
 # Paul Tol's "bright" scheme: distinguishable by colour-blind readers too
 PALETTE = ("#4477aa", "#ee6677", "#228833", "#ccbb44", "#66ccee", "#aa3377", "#bbbbbb")
@@ -124,57 +124,108 @@ def cdf_svg(series: Sequence[tuple[str, Sequence[float]]], title: str, unit: str
     return _svg(figure, salt)
 
 
+class _Timeline:
+    """A run's requests on seconds since its first measured one: per ``step`` for rates,
+    per ``window`` (wider: a percentile wants samples) for TTFT; about 100 points whatever
+    the run's length, 1 s steps for a short run."""
+
+    def __init__(self, records: Sequence[RequestRecord]) -> None:
+        origin = min(float(r["start"]) for r in records)
+        self.records = records
+        self.ends = [float(r["start"]) + float(r["e2e_ms"]) / 1000.0 - origin for r in records]
+        span = max(self.ends)
+        self.step = max(1, math.ceil(span / 100))
+        self.window = max(2 * self.step, math.ceil(span / 40))
+        self.buckets = list(range(0, int(span // self.step) * self.step + 1, self.step))
+
+    def per_step(self, value: Any) -> list[float]:
+        """``value(record)`` summed per step, per second, for every step of the run."""
+        totals: dict[int, float] = defaultdict(float)
+        for record, end in zip(self.records, self.ends, strict=True):
+            totals[int(end // self.step) * self.step] += value(record)
+        return [totals[b] / self.step for b in self.buckets]
+
+    @property
+    def step_centres(self) -> list[float]:
+        return [b + self.step / 2 for b in self.buckets]
+
+    def ttft(self, q: float) -> tuple[list[float], list[float]]:
+        """The succeeded requests' TTFT ``q``-th percentile per window: (centres, values)."""
+        found: dict[int, list[float]] = defaultdict(list)
+        for record, end in zip(self.records, self.ends, strict=True):
+            value = record.get("ttft_ms")
+            if record.get("ok") and value is not None:
+                found[int(end // self.window) * self.window].append(float(value))
+        starts = sorted(found)
+        return (
+            [s + self.window / 2 for s in starts],
+            [percentile(sorted(found[s]), q) for s in starts],
+        )
+
+
+def _ok_tokens(record: RequestRecord) -> float:
+    return float(record.get("output_tokens") or 0) if record.get("ok") else 0.0
+
+
 def over_time_svg(records: Sequence[RequestRecord], salt: str) -> str | None:
     """TTFT (p50, p99 per window) and output tokens/s and requests/s over the run."""
     import matplotlib
 
     if not records:
         return None
-    origin = min(float(r["start"]) for r in records)
-    ends = [float(r["start"]) + float(r["e2e_ms"]) / 1000.0 - origin for r in records]
-    span = max(ends) if ends else 0.0
-    # about 100 points whatever the run's length; 1 s for a short run
-    step = max(1, math.ceil(span / 100))
-    window = max(2 * step, math.ceil(span / 40))
-    tokens: dict[int, int] = defaultdict(int)
-    done: dict[int, int] = defaultdict(int)
-    failed: dict[int, int] = defaultdict(int)
-    ttft: dict[int, list[float]] = defaultdict(list)
-    for record, end in zip(records, ends, strict=True):
-        bucket = int(end // step) * step
-        if record.get("ok"):
-            done[bucket] += 1
-            tokens[bucket] += int(record.get("output_tokens") or 0)
-            value = record.get("ttft_ms")
-            if value is not None:
-                ttft[int(end // window) * window].append(float(value))
-        else:
-            failed[bucket] += 1
-    buckets = list(range(0, int(span // step) * step + 1, step))
+    line = _Timeline(records)
+    xs = line.step_centres
+    failed = line.per_step(lambda r: 0.0 if r.get("ok") else 1.0)
     with matplotlib.rc_context(_RC):
         figure, (top, bottom) = _figure(6.4, 4.6, rows=2)
-        starts = sorted(ttft)
         for q, style in ((50, "-"), (99, ":")):
-            ys = [percentile(sorted(ttft[s]), q) for s in starts]
-            xs = [s + window / 2 for s in starts]
-            top.plot(xs, ys, linestyle=style, marker=".", color=PALETTE[0], label=f"TTFT p{q}")
+            top.plot(*line.ttft(q), linestyle=style, marker=".", color=PALETTE[0],
+                     label=f"TTFT p{q}")  # fmt: skip
         top.set_ylabel("ms")
-        top.set_title(f"TTFT per {window} s window")
+        top.set_title(f"TTFT per {line.window} s window")
         top.legend(loc="upper right", fontsize=8)
         top.set_ylim(bottom=0)
-        xs = [b + step / 2 for b in buckets]
-        bottom.plot(xs, [tokens[b] / step for b in buckets], color=PALETTE[2], label="output tok/s")
+        bottom.plot(xs, line.per_step(_ok_tokens), color=PALETTE[2], label="output tok/s")
         bottom.set_ylabel("tokens/s")
         bottom.set_ylim(bottom=0)
         rates = bottom.twinx()
-        rates.plot(xs, [done[b] / step for b in buckets], color=PALETTE[0], label="ok req/s")
-        if any(failed.values()):
-            rates.plot(xs, [failed[b] / step for b in buckets], color="#cc3311", label="failed")
+        ok = line.per_step(lambda r: 1.0 if r.get("ok") else 0.0)
+        rates.plot(xs, ok, color=PALETTE[0], label="ok req/s")
+        if any(failed):
+            rates.plot(xs, failed, color="#cc3311", label="failed")
         rates.set_ylabel("requests/s")
         rates.set_ylim(bottom=0)
         rates.grid(False)
         lines = bottom.get_lines() + rates.get_lines()
         bottom.legend(lines, [line.get_label() for line in lines], loc="lower right", fontsize=8)
-        bottom.set_title(f"Throughput per {step} s (by request end)")
+        bottom.set_title(f"Throughput per {line.step} s (by request end)")
         bottom.set_xlabel("seconds since the first measured request")
+    return _svg(figure, salt)
+
+
+def over_time_overlay_svg(
+    series: Sequence[tuple[str, Sequence[RequestRecord]]], salt: str
+) -> str | None:
+    """Several targets over their runs, overlaid: TTFT p50 per window and output tokens/s,
+    each on seconds since that target's first measured request (the runs were not at the
+    same time; their courses are what is compared)."""
+    import matplotlib
+
+    timelines = [(label, _Timeline(records)) for label, records in series if records]
+    if not timelines:
+        return None
+    with matplotlib.rc_context(_RC):
+        figure, (top, bottom) = _figure(6.4, 4.6, rows=2)
+        for index, (label, line) in enumerate(timelines):
+            colour = PALETTE[index % len(PALETTE)]
+            top.plot(*line.ttft(50), marker=".", color=colour, label=label)
+            bottom.plot(line.step_centres, line.per_step(_ok_tokens), color=colour, label=label)
+        top.set_title("TTFT p50 over the run")
+        top.set_ylabel("ms")
+        top.set_ylim(bottom=0)
+        top.legend(loc="upper right", fontsize=8)
+        bottom.set_title("Output tokens/s over the run (by request end)")
+        bottom.set_ylabel("tokens/s")
+        bottom.set_ylim(bottom=0)
+        bottom.set_xlabel("seconds since each target's first measured request")
     return _svg(figure, salt)
