@@ -9,6 +9,7 @@ from typing import Any
 from gateprobe.compare.command import CompareOptions, compare
 from gateprobe.errors import UsageError
 from gateprobe.exit_codes import ExitCode, epilog
+from gateprobe.load.cli_options import positive_int
 
 __all__ = ["add_compare_parser", "run_from_args"]
 
@@ -67,7 +68,10 @@ def add_compare_parser(commands: Any) -> argparse.ArgumentParser:
     )
     parser.add_argument("--warmup", metavar="T", help="with --profile: the warmup of each load run")
     parser.add_argument(
-        "--users", type=int, metavar="N", help="with --profile: concurrent users of each load run"
+        "--users",
+        type=positive_int,
+        metavar="N",
+        help="with --profile: concurrent users of each load run",
     )
     parser.add_argument(
         "--report-dir",

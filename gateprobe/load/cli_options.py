@@ -15,10 +15,10 @@ from gateprobe.load.launch import LoadOptions, run_load
 from gateprobe.load.profile import bundled_profiles, parse_duration
 from gateprobe.load.slo import parse_slo_options
 
-__all__ = ["add_load_options", "run_from_args"]
+__all__ = ["add_load_options", "positive_int", "run_from_args"]
 
 
-def _positive_int(text: str) -> int:
+def positive_int(text: str) -> int:
     try:
         value = int(text)
     except ValueError:
@@ -55,7 +55,7 @@ def add_load_options(parser: argparse.ArgumentParser) -> None:
     load = parser.add_argument_group("load (override the profile)")
     load.add_argument(
         "--users",
-        type=_positive_int,
+        type=positive_int,
         metavar="N",
         help="closed loop: concurrent users; open loop: cap on requests in flight",
     )
@@ -94,7 +94,7 @@ def add_load_options(parser: argparse.ArgumentParser) -> None:
     )
     run.add_argument(
         "--processes",
-        type=_positive_int,
+        type=positive_int,
         metavar="N",
         help="Locust worker processes on this machine (one per core)",
     )
@@ -113,7 +113,7 @@ def add_load_options(parser: argparse.ArgumentParser) -> None:
     )
     run.add_argument(
         "--mock-workers",
-        type=_positive_int,
+        type=positive_int,
         metavar="N",
         help="without --target: serve the bundled mock from N processes, in upstream mode "
         "(any key, no quota), so it is not the bottleneck (default 1, gateway mode)",
@@ -136,7 +136,7 @@ def add_load_options(parser: argparse.ArgumentParser) -> None:
     )
     overhead.add_argument(
         "--rounds",
-        type=_positive_int,
+        type=positive_int,
         metavar="N",
         help="with --overhead: pairs of runs (default 6); each side measures "
         "duration / N per round, after the warmup",
@@ -145,7 +145,7 @@ def add_load_options(parser: argparse.ArgumentParser) -> None:
     distributed.add_argument("--master", action="store_true", help="run as the master")
     distributed.add_argument(
         "--expect-workers",
-        type=_positive_int,
+        type=positive_int,
         default=1,
         metavar="N",
         help="master: start when N workers are connected",
