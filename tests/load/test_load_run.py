@@ -111,7 +111,13 @@ def test_a_short_run_matches_the_mocks_delays_and_counts(tmp_path: Path) -> None
     # the mock's 20 ms gaps, to the hundredth of a ms and as summary.json has them
     median = float(itl_row["Median Response Time"])
     assert 19 <= median <= 25 and median == pytest.approx(metrics["itl_ms"]["p50"], rel=0.005)
-    assert float(itl_row["99%"]) == pytest.approx(metrics["itl_ms"]["p99"], rel=0.005)
+    # Locust's percentiles are nearest-rank (the sample at index int(n * q) of the sorted
+    # gaps), summary.json's interpolate: in a sparse tail they differ, so each is held to its
+    # own definition over the same gaps
+    gaps = sorted(g for r in measured if r.get("ok") for g in r.get("itl_ms") or ())
+    assert int(itl_row["Request Count"]) == len(gaps) == metrics["itl_ms"]["count"]
+    nearest = gaps[int(len(gaps) * 0.99)]
+    assert float(itl_row["99%"]) == pytest.approx(nearest, rel=0.002)
     assert int(itl_row["Request Count"]) > int(
         rows[("POST", "openai chat stream")]["Request Count"]
     )
