@@ -83,24 +83,14 @@ def _write(
     compare_dir.mkdir(parents=True, exist_ok=True)
     path = compare_dir / "compare.json"
     path.write_text(json.dumps(comparison, indent=2), "utf-8")
-    html = _write_html(compare_dir, options.out)
+    from gateprobe.report.html import write_compare_report, write_or_warn
+
+    html = write_or_warn(write_compare_report, compare_dir, options.out)  # never the verdict
     print(format_comparison(comparison), file=options.out)
     print(f"comparison: {path}" + (f" and {html}" if html else ""), file=options.out)
     if interrupted:
         return ExitCode.INTERRUPTED
     return ExitCode.FAILED if comparison["differing"] else ExitCode.OK
-
-
-def _write_html(compare_dir: Path, out: TextIO) -> Path | None:
-    try:
-        from gateprobe.report.html import write_compare_report
-    except ImportError:  # the HTML report is optional to the comparison itself
-        return None
-    try:
-        return write_compare_report(compare_dir)
-    except Exception as exc:  # a report that cannot be drawn must not lose the comparison
-        print(f"gateprobe: compare.html not written: {type(exc).__name__}: {exc}", file=out)
-        return None
 
 
 def read_run_dir(path: Path) -> tuple[str, Mapping[str, Any]]:

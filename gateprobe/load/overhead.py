@@ -279,15 +279,7 @@ def _report(
         "id": overhead_id,
         "started_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(started)),
         "interrupted": interrupted,
-        "profile": {
-            "name": profile.name,
-            "source": profile.source,
-            "mode": profile.load.mode,
-            "users": profile.load.users,
-            "rate": profile.load.rate,
-            "warmup_s": profile.warmup,
-            "duration_per_round_s": per_round,
-        },
+        "profile": {**profile.metadata(), "duration_per_round_s": per_round},
         "rounds": {
             "asked": options.rounds,
             "pairs": len(pairs),

@@ -141,6 +141,20 @@ class LoadProfile:
     mock_itl_ms: float = 20.0
     description: str = ""
 
+    def metadata(self) -> dict[str, Any]:
+        """What a report says of the profile it ran."""
+        return {
+            "name": self.name,
+            "source": self.source,
+            "mode": self.load.mode,
+            "users": self.load.users,
+            "rate": self.load.rate,
+            "arrival": self.load.arrival if self.load.mode == "open" else None,
+            "duration_s": self.duration,
+            "warmup_s": self.warmup,
+            "shape": self.shape.kind if self.shape else None,
+        }
+
     @property
     def run_time(self) -> float:
         """Seconds Locust runs: warmup plus the measured window."""

@@ -390,17 +390,7 @@ class Runtime:
         slo = {k: v for k, v in settings.slo.items() if is_slo_key(k)}
         context = {
             "run_id": settings.run_id,
-            "profile": {
-                "name": profile.name,
-                "source": profile.source,
-                "mode": profile.load.mode,
-                "users": profile.load.users,
-                "rate": profile.load.rate,
-                "arrival": profile.load.arrival if profile.load.mode == "open" else None,
-                "duration_s": profile.duration,
-                "warmup_s": profile.warmup,
-                "shape": profile.shape.kind if profile.shape else None,
-            },
+            "profile": profile.metadata(),
             "target": settings.target.metadata(),
             "started_at": (
                 time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(self.test_start))

@@ -13,6 +13,7 @@ from html_support import Run, assert_offline, load_json, parse
 
 from gateprobe._redact import Redactor
 from gateprobe.http import Exchange, RequestRecord
+from gateprobe.report.groups import failure_groups as grouped_by_cause
 from gateprobe.report.html import write_or_warn, write_run_report
 from gateprobe.report.html.run_view import failure_groups
 
@@ -138,23 +139,42 @@ def test_failure_groups_of_the_summary_are_used(run_copy: Path) -> None:
          "scenarios": [s["name"] for s in rest]},
     ]  # fmt: skip
     groups = failure_groups(summary)
-    assert [g["cause"] for g in groups] == ["the key is quoted back", _first_check(first[0])]
-    assert [len(g["scenarios"]) for g in groups] == [len(rest), 1]  # the one left out: its own
+    # the one left out: a group of its own, its cause by the terminal's rule
+    (own,) = grouped_by_cause(first)
+    assert [g["cause"] for g in groups] == ["the key is quoted back", own["cause"]]
+    assert [len(g["scenarios"]) for g in groups] == [len(rest), 1]
     (run_copy / "summary.json").write_text(json.dumps(summary), "utf-8")
     page = parse(write_run_report(run_copy))
     assert page.one(group_count="the key is quoted back").text == str(len(rest))
 
 
-def _first_check(scenario: dict[str, Any]) -> str:
-    return str(next(f["check"] for s in scenario["steps"] for f in s["failures"]))
-
-
-def test_without_groups_failures_are_grouped_by_first_check(failing_run: Run) -> None:
+def test_without_groups_failures_are_grouped_as_the_terminal_groups_them(
+    failing_run: Run,
+) -> None:
     summary = load_json(failing_run.directory / "summary.json")
-    summary.pop("failure_groups", None)
+    written = summary.pop("failure_groups")
     groups = failure_groups(summary)
-    assert {g["cause"] for g in groups} == {_first_check(s) for s in _failed(summary)}
+    assert [(g["cause"], g["check"], g["count"]) for g in groups] == [
+        (g["cause"], g["check"], g["count"]) for g in written
+    ]
+    assert [[s["name"] for s in g["scenarios"]] for g in groups] == [
+        g["scenarios"] for g in written
+    ]
     assert sum(g["count"] for g in groups) == len(_failed(summary))
+
+
+def test_events_summary_json_left_out_are_counted(run_copy: Path) -> None:
+    summary = load_json(run_copy / "summary.json")
+    step = next(
+        step for s in _failed(summary) for step in s["steps"] if (step.get("exchange") or {})
+    )
+    step["exchange"]["events"] = [
+        {"index": i, "t_ms": float(i), "event": None, "data": f"chunk {i}"} for i in range(3)
+    ]
+    step["exchange"]["events_omitted"] = 297
+    (run_copy / "summary.json").write_text(json.dumps(summary), "utf-8")
+    html = write_run_report(run_copy).read_text("utf-8")
+    assert "Events (300)" in html and "… 297 more events" in html
 
 
 def test_a_passing_run_says_so(tmp_path: Path, failing_run: Run) -> None:

@@ -3,7 +3,8 @@
 summary.json is already masked (gateprobe/report/summary.py): the page shows only what it
 holds. Newer summaries carry, per failure, ``expected`` and ``actual``, per failed step the
 masked ``exchange`` and a ``curl`` line, and ``failure_groups`` at the top; older ones
-have none of them, and the page then groups failures by their first failed check.
+have none of them, and the page then groups failures by cause itself, by the rule the
+terminal and summary.json use.
 """
 
 from __future__ import annotations
@@ -13,48 +14,30 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from gateprobe.report.groups import failure_groups as grouped_by_cause
 from gateprobe.report.html.render import VERDICTS, render
 
 __all__ = ["failure_groups", "run_context", "write_run_report"]
 
-_MAX_EVENTS = 200  # events shown per exchange; the rest are counted
-
-
-def _first_check(record: Mapping[str, Any]) -> str:
-    for step in record.get("steps") or ():
-        for failure in step.get("failures") or ():
-            return str(failure.get("check"))
-    return "(no check)"  # failed with a reason only: the breaker, a setup error
-
 
 def failure_groups(summary: Mapping[str, Any]) -> list[dict[str, Any]]:
-    """``[{cause, check, count, scenarios: [records]}]``: the summary's own groups when it
-    has them (a failed scenario in none of them is added in a group of its own), else one
-    group per first failed check, largest first."""
+    """``[{cause, check, count, scenarios: [records]}]``: the summary's own groups, as the
+    terminal listed them; the failed scenarios in none of them (a summary written before
+    summary.json had groups, say) grouped by the same rule (gateprobe/report/groups.py)."""
     failed = [s for s in summary.get("scenarios") or () if s.get("verdict") == "fail"]
     by_name = {str(s.get("name")): s for s in failed}
-    groups: list[dict[str, Any]] = []
-    placed: set[str] = set()
-    for group in summary.get("failure_groups") or ():
+    given = list(summary.get("failure_groups") or ())
+    placed = {str(n) for group in given for n in group.get("scenarios") or ()}
+    rest = [record for name, record in by_name.items() if name not in placed]
+    groups = []
+    for group in [*given, *grouped_by_cause(rest)]:
         members = [by_name[n] for n in group.get("scenarios") or () if n in by_name]
-        if not members:
-            continue
-        placed.update(str(m["name"]) for m in members)
-        cause = str(group.get("cause") or group.get("check") or "?")
-        groups.append(
-            {
-                "cause": cause,
-                "check": group.get("check"),
-                "count": len(members),
-                "scenarios": members,
-            }
-        )
-    rest: dict[str, list[dict[str, Any]]] = {}
-    for record in failed:
-        if str(record.get("name")) not in placed:
-            rest.setdefault(_first_check(record), []).append(record)
-    for check, members in sorted(rest.items(), key=lambda item: (-len(item[1]), item[0])):
-        groups.append({"cause": check, "check": check, "count": len(members), "scenarios": members})
+        if members:
+            cause = str(group.get("cause") or group.get("check") or "?")
+            groups.append(
+                {"cause": cause, "check": group.get("check"), "count": len(members),
+                 "scenarios": members}
+            )  # fmt: skip
     return groups
 
 
@@ -65,17 +48,16 @@ def _value(value: Any) -> str | None:
 
 
 def _exchange(exchange: Mapping[str, Any] | None) -> dict[str, Any] | None:
+    # summary.json keeps the first EXCHANGE_EVENTS events and elements and counts the rest
     if not exchange:
         return None
-    events = list(exchange.get("events") or ())
-    elements = list(exchange.get("elements") or ())
     return {
         **exchange,
         "request": exchange.get("request") or {},
-        "events_shown": events[:_MAX_EVENTS],
-        "events_more": max(0, len(events) - _MAX_EVENTS),
-        "elements_shown": elements[:_MAX_EVENTS],
-        "elements_more": max(0, len(elements) - _MAX_EVENTS),
+        "events_shown": list(exchange.get("events") or ()),
+        "events_more": int(exchange.get("events_omitted") or 0),
+        "elements_shown": list(exchange.get("elements") or ()),
+        "elements_more": int(exchange.get("elements_omitted") or 0),
     }
 
 
